@@ -1,0 +1,309 @@
+"""PayDock's ASGI application: the spec, the resolver, API-key auth and problem responses.
+
+This is the only module that imports Connexion.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import logging
+import pathlib
+from decimal import Decimal
+
+import peewee
+import simplejson
+from connexion import AsyncApp
+from connexion.context import context as request_context
+from connexion.exceptions import BadRequestProblem, ProblemException
+from connexion.datastructures import MediaTypeDict
+from connexion.jsonifier import Jsonifier
+from connexion.json_schema import Draft4RequestValidator, Draft4ResponseValidator
+from connexion.lifecycle import ConnexionRequest, ConnexionResponse
+from connexion.middleware import MiddlewarePosition
+from connexion.options import SwaggerUIOptions
+from connexion.resolver import RelativeResolver, Resolution
+from connexion.validators import (
+    VALIDATOR_MAP,
+    JSONRequestBodyValidator,
+    JSONResponseBodyValidator,
+    ParameterValidator,
+)
+from jsonschema import Draft4Validator, ValidationError, validators
+from starlette.concurrency import run_in_threadpool
+
+from models import db
+from models.errors import DomainError, Forbidden, Invalid, Unauthorized, Unavailable
+from models.tenancy import KEY_CACHE, Caller, cached_caller, verify_api_key
+from settings import Settings
+
+SPEC = pathlib.Path(__file__).with_name("openapi.yaml")
+log = logging.getLogger("paydock")
+
+# Database failures that mean "not reachable right now", not "bad request".
+DATABASE_DOWN = (peewee.OperationalError, peewee.InterfaceError)
+
+
+# ------------------------------------------------------------------ auth
+
+async def check_api_key(token, required_scopes=None, request=None):
+    """x-apikeyInfoFunc: runs on the event loop, so the lookup goes to a worker thread."""
+    caller = cached_caller(token)
+    if caller is None:
+        caller = await run_in_threadpool(_verify_in_thread, token)
+    if caller is None:
+        raise Unauthorized("No valid API key in X-API-Key")
+    return {"sub": str(caller.key_id), "caller": caller}
+
+
+def _verify_in_thread(token: str) -> Caller | None:
+    try:
+        with db.database.connection_context():
+            return verify_api_key(token)
+    except DATABASE_DOWN as exc:
+        raise Unavailable("The database is unavailable") from exc
+
+
+# ------------------------------------------------------------------ handlers
+
+class PayDockResolver(RelativeResolver):
+    """Resolves operationIds in `handlers/` and wraps each handler so that it runs
+    inside its own thread's database connection, after its scope check, and
+    answers JSON."""
+
+    def resolve(self, operation):
+        resolution = super().resolve(operation)
+        method = operation.method.lower()
+        scope = operation._operation.get("x-required-scope") or (
+            "read" if method in {"get", "head"} else "write"
+        )
+        public = operation._operation.get("security") == []
+        return Resolution(_wrap(resolution.function, scope, public), resolution.operation_id)
+
+
+def _wrap(function, scope: str, public: bool):
+    wants_caller = "caller" in inspect.signature(function).parameters
+
+    @functools.wraps(function)
+    def handler(*args, **kwargs):
+        if not public:
+            caller: Caller = request_context["token_info"]["caller"]
+            if not caller.may(scope):
+                raise Forbidden(f"This operation needs the {scope} scope")
+            if wants_caller:
+                kwargs["caller"] = caller
+        with db.database.connection_context():
+            result = function(*args, **kwargs)
+        return _as_json(result)
+
+    # Connexion passes arguments by the wrapped function's signature; `caller` is ours.
+    params = [p for n, p in inspect.signature(function).parameters.items() if n != "caller"]
+    handler.__signature__ = inspect.Signature(params)
+    del handler.__wrapped__
+    return handler
+
+
+def _as_json(result):
+    """Handlers return body, (body, status) or (body, status, headers)."""
+    parts = result if isinstance(result, tuple) else (result,)
+    body = parts[0]
+    status = parts[1] if len(parts) > 1 else 200
+    headers = dict(parts[2]) if len(parts) > 2 else {}
+    if body is not None and status != 204:
+        headers.setdefault("Content-Type", "application/json")
+    return body, status, headers
+
+
+# ------------------------------------------------------------------ validation
+
+def _exact_multiple_of(validator, step, instance, schema):
+    """multipleOf on exact decimals: 0.07 is a multiple of 0.01 (binary floats say no)."""
+    if not validator.is_type(instance, "number") or isinstance(instance, bool):
+        return
+    value = Decimal(repr(instance)) if isinstance(instance, float) else Decimal(instance)
+    remainder = value % Decimal(repr(step))
+    if remainder != 0 and abs(remainder) > Decimal("1e-9") and \
+            abs(remainder - Decimal(repr(step))) > Decimal("1e-9"):
+        yield ValidationError(f"{instance} has more decimals than allowed (multiple of {step})")
+
+
+BodySchemaValidator = validators.extend(
+    Draft4RequestValidator, {"multipleOf": _exact_multiple_of}
+)
+
+
+def _field_path(error: ValidationError) -> str:
+    path = ".".join(str(p) for p in error.absolute_path)
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else ""
+        path = f"{path}.{missing}" if path else missing
+    if error.validator == "additionalProperties" and "'" in error.message:
+        extra = error.message.split("'")[1]
+        path = f"{path}.{extra}" if path else extra
+    return path or "body"
+
+
+def _message(error: ValidationError) -> str:
+    if error.validator == "additionalProperties":
+        return "unknown field"
+    if error.validator == "required":
+        return "is required"
+    return error.message if len(error.message) < 300 else error.message[:297] + "..."
+
+
+class BodyValidator(JSONRequestBodyValidator):
+    """Reports every schema violation of a JSON body as a 422 with `errors[]`."""
+
+    @property
+    def _validator(self):
+        return BodySchemaValidator(self._schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+
+    def _validate(self, body):
+        if body is None and not self._nullable:
+            raise BadRequestProblem("Request body must not be empty")
+        errors = sorted(self._validator.iter_errors(body), key=lambda e: list(e.absolute_path))
+        if errors:
+            fields = [{"field": _field_path(e), "message": _message(e)} for e in errors[:50]]
+            detail = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
+            raise Invalid(detail, errors=fields)
+        return body
+
+
+class ResponseValidator(JSONResponseBodyValidator):
+    """Response checks (tests) with the same exact-decimal multipleOf as requests."""
+
+    @property
+    def validator(self):
+        return validators.extend(Draft4ResponseValidator, {"multipleOf": _exact_multiple_of})(
+            self._schema, format_checker=Draft4Validator.FORMAT_CHECKER
+        )
+
+
+class QueryValidator(ParameterValidator):
+    """Parameter errors as one short line, `name: message`."""
+
+    @staticmethod
+    def validate_parameter(parameter_type, value, param, param_name=None):
+        error = ParameterValidator.validate_parameter(parameter_type, value, param, param_name)
+        if error and "\n" in error:
+            schema = param.get("schema", param)
+            try:
+                Draft4Validator(schema, format_checker=Draft4Validator.FORMAT_CHECKER).validate(
+                    value
+                )
+            except ValidationError as exc:
+                return f"{param['name']}: {exc.message}"
+        return error
+
+
+VALIDATORS = {
+    **VALIDATOR_MAP,
+    "parameter": QueryValidator,
+    "body": MediaTypeDict({**VALIDATOR_MAP["body"], "*/*json": BodyValidator}),
+    "response": MediaTypeDict({**VALIDATOR_MAP["response"], "*/*json": ResponseValidator}),
+}
+
+
+# ------------------------------------------------------------------ problems
+
+def problem_response(
+    status: int, title: str, detail: str, headers: dict | None = None, **extra
+) -> ConnexionResponse:
+    """An RFC 9457 problem; `extra` members (errors, allowed, ...) are added when not None."""
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return ConnexionResponse(
+        status_code=status,
+        content_type="application/problem+json",
+        body=json.dumps(body),
+        headers=headers,
+    )
+
+
+def _domain_problem(request: ConnexionRequest, exc: DomainError) -> ConnexionResponse:
+    return problem_response(exc.status, exc.title, exc.detail, errors=exc.errors, **exc.extra)
+
+
+def _connexion_problem(request: ConnexionRequest, exc: ProblemException) -> ConnexionResponse:
+    detail = str(exc.detail or exc.title)
+    errors = None
+    if exc.status == 400 and ": " in detail and "\n" not in detail:
+        field, message = detail.split(": ", 1)
+        if " " not in field:
+            errors = [{"field": field, "message": message}]
+    response = problem_response(exc.status, exc.title or "Error", detail, errors=errors)
+    for name, value in (exc.headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _unicode_problem(request, exc) -> ConnexionResponse:
+    return problem_response(400, "Bad Request", "The request body is not valid UTF-8")
+
+
+def _integrity_problem(request, exc) -> ConnexionResponse:
+    return problem_response(409, "Conflict", "The change conflicts with existing data")
+
+
+def _database_down(request, exc) -> ConnexionResponse:
+    log.error("database unavailable: %s", exc.__class__.__name__)
+    return problem_response(503, "Service Unavailable", "The database is unavailable")
+
+
+def _unexpected(request, exc) -> ConnexionResponse:
+    log.error("unexpected error", exc_info=exc)
+    return problem_response(500, "Internal Server Error", "An unexpected error occurred")
+
+
+# ------------------------------------------------------------------ app
+
+class RootAliases:
+    """Serves /docs and /openapi.json as aliases of /api/docs and /api/openapi.json."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            path = scope["path"]
+            if path == "/openapi.json" or path == "/docs" or path.startswith("/docs/"):
+                scope = dict(scope, path="/api" + path, raw_path=("/api" + path).encode())
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None) -> AsyncApp:
+    """The PayDock ASGI app for `settings` (default: from the environment)."""
+    settings = settings or Settings.from_env()
+    db.bind(
+        db.open_database(
+            settings.database_url,
+            timeout=settings.database_timeout,
+            pool_size=settings.database_pool_size,
+        )
+    )
+    KEY_CACHE.ttl = settings.api_key_cache_seconds
+    logging.getLogger("connexion").setLevel(logging.ERROR)
+
+    app = AsyncApp(
+        __name__,
+        jsonifier=Jsonifier(simplejson, use_decimal=True, cls=simplejson.JSONEncoder),
+    )
+    app.add_api(
+        SPEC,
+        resolver=PayDockResolver("handlers"),
+        strict_validation=True,
+        validate_responses=settings.validate_responses,
+        validator_map=VALIDATORS,
+        swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/docs", spec_path="/openapi.json"),
+    )
+    app.add_middleware(RootAliases, position=MiddlewarePosition.BEFORE_SWAGGER)
+    app.add_error_handler(DomainError, _domain_problem)
+    app.add_error_handler(ProblemException, _connexion_problem)
+    app.add_error_handler(UnicodeDecodeError, _unicode_problem)
+    app.add_error_handler(peewee.IntegrityError, _integrity_problem)
+    for exc_type in DATABASE_DOWN:
+        app.add_error_handler(exc_type, _database_down)
+    app.add_error_handler(Exception, _unexpected)
+    app.settings = settings
+    return app

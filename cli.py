@@ -1,0 +1,103 @@
+"""The `paydock` command: serve, migrate, demo data, API keys."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from settings import Settings
+
+
+def _connect(settings: Settings):
+    from models import db
+
+    database = db.open_database(settings.database_url, timeout=settings.database_timeout)
+    db.bind(database)
+    database.connect(reuse_if_open=True)
+    return database
+
+
+def cmd_migrate(settings: Settings, args) -> int:
+    from models.migrations import migrate
+
+    _connect(settings)
+    applied = migrate()
+    print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
+    return 0
+
+
+def cmd_demo(settings: Settings, args) -> int:
+    from models import demo
+    from models.migrations import migrate
+
+    _connect(settings)
+    migrate()
+    administration, token = demo.create_demo(progress=sys.stderr.isatty())
+    print(f"Demo administration: {administration.name} ({administration.id})")
+    print(f"API key (read, write, admin): {token}")
+    return 0
+
+
+def cmd_keys(settings: Settings, args) -> int:
+    from models import tenancy
+
+    _connect(settings)
+    if args.keys_command == "create":
+        administration_id = args.administration
+        if administration_id is None:
+            administration_id = tenancy.create_administration(args.name).id
+            print(f"administration {administration_id}")
+        key, token = tenancy.create_api_key(administration_id, args.name, args.scopes.split(","))
+        print(f"key {key.id} scopes {key.scopes}")
+        print(token)
+    elif args.keys_command == "list":
+        keys, _ = tenancy.list_api_keys(args.administration, limit=500)
+        for key in keys:
+            state = "revoked" if key.revoked_at else "active"
+            print(f"{key.id}  {key.prefix}…  {key.scopes:<22} {state:<8} {key.name}")
+    elif args.keys_command == "revoke":
+        tenancy.revoke_api_key(args.administration, args.key_id)
+        print(f"revoked {args.key_id}")
+    return 0
+
+
+def cmd_serve(settings: Settings, args) -> int:
+    os.execvp(
+        sys.executable,
+        [sys.executable, "-m", "gunicorn", "-c", os.path.join(os.path.dirname(__file__) or ".",
+                                                              "gunicorn.conf.py"), "app:create_app()"],
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="paydock", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the API under gunicorn (gunicorn.conf.py)")
+    sub.add_parser("migrate", help="apply pending schema migrations")
+    sub.add_parser("demo", help="create a demo administration with data; print an API key")
+    keys = sub.add_parser("keys", help="manage API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="create a key (and an administration if none given)")
+    create.add_argument("--administration", help="administration id (default: a new one)")
+    create.add_argument("--name", default="API key")
+    create.add_argument("--scopes", default="read,write", help="comma-separated: read,write,portal,admin")
+    listing = keys_sub.add_parser("list", help="list an administration's keys")
+    listing.add_argument("--administration", required=True)
+    revoke = keys_sub.add_parser("revoke", help="revoke a key")
+    revoke.add_argument("--administration", required=True)
+    revoke.add_argument("key_id")
+    return parser
+
+
+COMMANDS = {"serve": cmd_serve, "migrate": cmd_migrate, "demo": cmd_demo, "keys": cmd_keys}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return COMMANDS[args.command](Settings.from_env(), args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

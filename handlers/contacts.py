@@ -1,0 +1,28 @@
+from models import contacts, serialize
+
+
+def list_contacts(caller, limit=100, offset=0, updated_since=None, q=None, external_id=None,
+                  archived=None):
+    rows, total = contacts.list_contacts(
+        caller.administration_id, limit=limit, offset=offset, updated_since=updated_since,
+        q=q, external_id=external_id, archived=archived,
+    )
+    return serialize.page([serialize.contact(r) for r in rows], total, limit, offset)
+
+
+def create_contact(caller, body):
+    contact = contacts.create_contact(caller.administration_id, body)
+    return serialize.contact(contact), 201, {"Location": f"/api/contacts/{contact.id}"}
+
+
+def get_contact(caller, id):
+    return serialize.contact(contacts.Contact.get_owned(caller.administration_id, id))
+
+
+def replace_contact(caller, id, body):
+    return serialize.contact(contacts.replace_contact(caller.administration_id, id, body))
+
+
+def delete_contact(caller, id):
+    contacts.delete_contact(caller.administration_id, id)
+    return None, 204

@@ -1,0 +1,102 @@
+"""Contacts (customers) of an administration."""
+
+from __future__ import annotations
+
+import peewee
+
+from models import serialize
+from models.db import TenantModel, database, utcnow
+from models.errors import Conflict
+from models.events import record_event
+from models.listing import paginate
+from models.tenancy import Administration
+
+FIELDS = (
+    "name", "email", "phone", "company_name", "address", "postal_code", "city",
+    "country", "vat_number", "kvk_number", "external_id", "notes", "archived",
+)
+DEFAULTS = {"country": "NL", "archived": False}
+
+
+class Contact(TenantModel):
+    administration = peewee.ForeignKeyField(Administration, on_delete="CASCADE")
+    name = peewee.CharField(max_length=200)
+    email = peewee.CharField(max_length=254, null=True)
+    phone = peewee.CharField(max_length=50, null=True)
+    company_name = peewee.CharField(max_length=200, null=True)
+    address = peewee.CharField(max_length=200, null=True)
+    postal_code = peewee.CharField(max_length=20, null=True)
+    city = peewee.CharField(max_length=100, null=True)
+    country = peewee.CharField(max_length=2, default="NL")
+    vat_number = peewee.CharField(max_length=30, null=True)
+    kvk_number = peewee.CharField(max_length=20, null=True)
+    external_id = peewee.CharField(max_length=100, null=True)
+    notes = peewee.TextField(null=True)
+    archived = peewee.BooleanField(default=False)
+
+    class Meta:
+        indexes = (
+            (("administration", "external_id"), True),
+            (("administration", "created_at", "id"), False),
+            (("administration", "updated_at"), False),
+        )
+
+
+def _check_external_id(administration_id, external_id, exclude_id=None) -> None:
+    if external_id is None:
+        return
+    query = Contact.of(administration_id).where(Contact.external_id == external_id)
+    if exclude_id is not None:
+        query = query.where(Contact.id != exclude_id)
+    if query.exists():
+        raise Conflict(f"a contact with external_id {external_id!r} already exists")
+
+
+@database.atomic()
+def create_contact(administration_id, data: dict) -> Contact:
+    """Create a contact and its contact.created event."""
+    _check_external_id(administration_id, data.get("external_id"))
+    values = {f: data.get(f, DEFAULTS.get(f)) for f in FIELDS}
+    contact = Contact.create(administration=administration_id, **values)
+    record_event(administration_id, "contact.created", serialize.contact(contact))
+    return contact
+
+
+@database.atomic()
+def replace_contact(administration_id, contact_id, data: dict) -> Contact:
+    """PUT: every field takes the given value or its default."""
+    contact = Contact.get_owned(administration_id, contact_id)
+    _check_external_id(administration_id, data.get("external_id"), exclude_id=contact.id)
+    for f in FIELDS:
+        setattr(contact, f, data.get(f, DEFAULTS.get(f)))
+    contact.updated_at = utcnow()
+    contact.save()
+    record_event(administration_id, "contact.updated", serialize.contact(contact))
+    return contact
+
+
+# Other modules register checks that forbid deleting a contact (e.g. issued invoices).
+DELETE_GUARDS: list = []
+
+
+@database.atomic()
+def delete_contact(administration_id, contact_id) -> None:
+    """Delete a contact that nothing issued refers to (else 409: archive it instead)."""
+    contact = Contact.get_owned(administration_id, contact_id)
+    for guard in DELETE_GUARDS:
+        guard(contact)
+    data = serialize.contact(contact)
+    contact.delete_instance()
+    record_event(administration_id, "contact.deleted", data)
+
+
+def list_contacts(administration_id, *, limit=100, offset=0, updated_since=None, q=None,
+                  external_id=None, archived=None) -> tuple[list[Contact], int]:
+    query = Contact.of(administration_id)
+    if q:
+        query = query.where(Contact.name.contains(q) | Contact.email.contains(q))
+    if external_id is not None:
+        query = query.where(Contact.external_id == external_id)
+    if archived is not None:
+        query = query.where(Contact.archived == archived)
+    return paginate(query, Contact, limit=limit, offset=offset, updated_since=updated_since)

@@ -1,0 +1,126 @@
+"""The database handle, base model and exact-number fields shared by every model."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from urllib.parse import urlparse
+
+import peewee
+from playhouse.db_url import parse as parse_db_url
+from playhouse.pool import PooledPostgresqlDatabase
+
+database = peewee.DatabaseProxy()
+
+
+def utcnow() -> datetime:
+    """Naive UTC timestamp, as stored in the database."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def open_database(url: str, *, timeout: float = 5.0, pool_size: int = 20) -> peewee.Database:
+    """Build (not connect) the database for a `sqlite:///path` or `postgresql://` URL."""
+    scheme = urlparse(url).scheme
+    if scheme == "sqlite":
+        path = url[len("sqlite:///") :] or ":memory:"
+        return peewee.SqliteDatabase(
+            path,
+            autoconnect=False,
+            # Writers take the lock up front so concurrent writes queue instead of failing.
+            lock_type="IMMEDIATE",
+            timeout=max(timeout, 5.0),
+            pragmas={
+                "journal_mode": "wal",
+                "foreign_keys": 1,
+                "busy_timeout": int(max(timeout, 5.0) * 1000),
+                "synchronous": "normal",
+            },
+        )
+    if scheme in {"postgres", "postgresql"}:
+        params = parse_db_url(url)
+        params.pop("scheme", None)
+        name = params.pop("database")
+        return PooledPostgresqlDatabase(
+            name,
+            autoconnect=False,
+            max_connections=pool_size,
+            stale_timeout=300,
+            timeout=timeout,
+            connect_timeout=max(1, int(timeout)),
+            options=f"-c statement_timeout={int(timeout * 1000)}",
+            **params,
+        )
+    raise ValueError(f"unsupported database URL scheme: {scheme!r}")
+
+
+def bind(db: peewee.Database) -> None:
+    """Point every model at `db`."""
+    database.initialize(db)
+
+
+def is_postgres() -> bool:
+    return isinstance(database.obj, peewee.PostgresqlDatabase)
+
+
+class CentsField(peewee.BigIntegerField):
+    """A Decimal stored as an exact integer number of `1/scale` units."""
+
+    scale = 100
+
+    def db_value(self, value):
+        if value is None:
+            return None
+        return int((Decimal(value) * self.scale).to_integral_value())
+
+    def python_value(self, value):
+        if value is None:
+            return None
+        exponent = Decimal(1).scaleb(-len(str(self.scale)) + 1)
+        return (Decimal(int(value)) / self.scale).quantize(exponent)
+
+
+class MoneyField(CentsField):
+    scale = 100
+
+
+class QuantityField(CentsField):
+    scale = 10000
+
+
+class RateField(CentsField):
+    """A percentage such as 21 or 5.5, stored in hundredths."""
+
+    scale = 100
+
+
+class BaseModel(peewee.Model):
+    id = peewee.UUIDField(primary_key=True, default=uuid.uuid4)
+    created_at = peewee.DateTimeField(default=utcnow)
+    updated_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class TenantModel(BaseModel):
+    """A row that belongs to one administration; every query filters on it."""
+
+    @classmethod
+    def of(cls, administration_id):
+        return cls.select().where(cls.administration == administration_id)
+
+    @classmethod
+    def get_owned(cls, administration_id, row_id):
+        """The row with this id in this administration, or NotFound (never another tenant's)."""
+        from models.errors import NotFound
+
+        try:
+            key = row_id if isinstance(row_id, uuid.UUID) else uuid.UUID(str(row_id))
+        except ValueError:
+            raise NotFound(f"{cls.__name__} {row_id} not found") from None
+        row = cls.of(administration_id).where(cls.id == key).first()
+        if row is None:
+            raise NotFound(f"{cls.__name__.lower()} {row_id} not found")
+        return row

@@ -1,0 +1,38 @@
+"""Demo data for `paydock demo` / `make run`."""
+
+from __future__ import annotations
+
+from models import contacts, products, tenancy
+from models.tenancy import Administration
+
+DEMO_NAME = "PayDock Demo BV"
+
+DEMO_CONTACTS = [
+    {"name": "Acme BV", "email": "info@acme.nl", "external_id": "CRM-12345", "city": "Amsterdam",
+     "address": "Keizersgracht 1", "postal_code": "1015 CJ", "vat_number": "NL123456789B01",
+     "kvk_number": "12345678"},
+    {"name": "Bakkerij De Gouden Korst", "email": "bestel@goudenkorst.nl", "external_id": "CRM-20001",
+     "city": "Utrecht"},
+    {"name": "Fietsenmaker Jansen", "email": "jan@fietsjansen.nl", "city": "Haarlem"},
+]
+DEMO_PRODUCTS = [
+    {"name": "Spont POS Licentie", "sku": "POS-LIC", "unit_price_incl": 89.00, "tax_percentage": 21},
+    {"name": "Installatie", "sku": "INST", "unit_price_incl": 125.00, "tax_percentage": 21,
+     "unit": "uur"},
+    {"name": "Kassabonrollen (doos)", "sku": "ROL-50", "unit_price_incl": 24.95,
+     "tax_percentage": 21},
+    {"name": "Brood van de week", "sku": "BROOD", "unit_price_incl": 3.49, "tax_percentage": 9},
+]
+
+
+def create_demo(progress: bool = False) -> tuple[Administration, str]:
+    """The demo administration (created with sample data the first time) and a new key."""
+    administration = Administration.get_or_none(Administration.name == DEMO_NAME)
+    if administration is None:
+        administration = tenancy.create_administration(DEMO_NAME)
+        for data in DEMO_CONTACTS:
+            contacts.create_contact(administration.id, data)
+        for data in DEMO_PRODUCTS:
+            products.create_product(administration.id, data)
+    _, token = tenancy.create_api_key(administration.id, "demo", ["read", "write", "admin"])
+    return administration, token

@@ -1,0 +1,81 @@
+"""Products and services an administration sells."""
+
+from __future__ import annotations
+
+import peewee
+
+from models import serialize
+from models.db import MoneyField, RateField, TenantModel, database, utcnow
+from models.events import record_event
+from models.listing import paginate
+from models.money import to_decimal, to_money
+from models.tenancy import Administration
+
+FIELDS = ("name", "description", "sku", "unit_price_incl", "tax_percentage", "unit", "active")
+DEFAULTS = {"unit_price_incl": 0, "tax_percentage": 21, "active": True}
+
+
+class Product(TenantModel):
+    administration = peewee.ForeignKeyField(Administration, on_delete="CASCADE")
+    name = peewee.CharField(max_length=200)
+    description = peewee.TextField(null=True)
+    sku = peewee.CharField(max_length=100, null=True)
+    unit_price_incl = MoneyField()
+    tax_percentage = RateField()
+    unit = peewee.CharField(max_length=30, null=True)
+    active = peewee.BooleanField(default=True)
+
+    class Meta:
+        indexes = (
+            (("administration", "created_at", "id"), False),
+            (("administration", "updated_at"), False),
+            (("administration", "sku"), False),
+        )
+
+
+def _values(data: dict) -> dict:
+    values = {f: data.get(f, DEFAULTS.get(f)) for f in FIELDS}
+    values["unit_price_incl"] = to_money(values["unit_price_incl"], "unit_price_incl")
+    values["tax_percentage"] = to_decimal(values["tax_percentage"], "tax_percentage")
+    return values
+
+
+@database.atomic()
+def create_product(administration_id, data: dict) -> Product:
+    """Create a product and its product.created event."""
+    product = Product.create(administration=administration_id, **_values(data))
+    record_event(administration_id, "product.created", serialize.product(product))
+    return product
+
+
+@database.atomic()
+def replace_product(administration_id, product_id, data: dict) -> Product:
+    """PUT: every field takes the given value or its default."""
+    product = Product.get_owned(administration_id, product_id)
+    for field, value in _values(data).items():
+        setattr(product, field, value)
+    product.updated_at = utcnow()
+    product.save()
+    record_event(administration_id, "product.updated", serialize.product(product))
+    return product
+
+
+@database.atomic()
+def delete_product(administration_id, product_id) -> None:
+    """Delete a product; invoice lines keep their own copy of its description and price."""
+    product = Product.get_owned(administration_id, product_id)
+    data = serialize.product(product)
+    product.delete_instance()
+    record_event(administration_id, "product.deleted", data)
+
+
+def list_products(administration_id, *, limit=100, offset=0, updated_since=None, q=None,
+                  active=None, sku=None) -> tuple[list[Product], int]:
+    query = Product.of(administration_id)
+    if q:
+        query = query.where(Product.name.contains(q) | Product.sku.contains(q))
+    if active is not None:
+        query = query.where(Product.active == active)
+    if sku is not None:
+        query = query.where(Product.sku == sku)
+    return paginate(query, Product, limit=limit, offset=offset, updated_since=updated_since)

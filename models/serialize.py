@@ -1,0 +1,72 @@
+"""Resources as the API returns them (and as webhook payloads carry them)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+
+def timestamp(value: datetime | None) -> str | None:
+    """RFC 3339 UTC with a Z, from a naive UTC datetime."""
+    return None if value is None else value.isoformat(timespec="microseconds") + "Z"
+
+
+def day(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _base(row) -> dict:
+    return {
+        "id": str(row.id),
+        "created_at": timestamp(row.created_at),
+        "updated_at": timestamp(row.updated_at),
+    }
+
+
+def contact(row) -> dict:
+    return {
+        "id": str(row.id),
+        "name": row.name,
+        "email": row.email,
+        "phone": row.phone,
+        "company_name": row.company_name,
+        "address": row.address,
+        "postal_code": row.postal_code,
+        "city": row.city,
+        "country": row.country,
+        "vat_number": row.vat_number,
+        "kvk_number": row.kvk_number,
+        "external_id": row.external_id,
+        "notes": row.notes,
+        "archived": row.archived,
+        **_base(row),
+    }
+
+
+def product(row) -> dict:
+    return {
+        "id": str(row.id),
+        "name": row.name,
+        "description": row.description,
+        "sku": row.sku,
+        "unit_price_incl": row.unit_price_incl,
+        "tax_percentage": row.tax_percentage,
+        "unit": row.unit,
+        "active": row.active,
+        **_base(row),
+    }
+
+
+def api_key(row) -> dict:
+    return {
+        "id": str(row.id),
+        "name": row.name,
+        "prefix": row.prefix,
+        "scopes": row.scope_list,
+        "revoked_at": timestamp(row.revoked_at),
+        "last_used_at": timestamp(row.last_used_at),
+        **_base(row),
+    }
+
+
+def page(rows: list[dict], total: int, limit: int, offset: int) -> dict:
+    return {"data": rows, "total": total, "limit": limit, "offset": offset}

@@ -1,0 +1,158 @@
+"""Administrations (tenants) and the API keys that act for them."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+
+import peewee
+
+from models.db import BaseModel, database, utcnow
+from models.errors import Invalid, NotFound
+
+KEY_PREFIX = "ftj_"
+SCOPES = ("read", "write", "portal", "admin")
+# A scope grants the scopes listed with it: admin can do everything a write key can.
+IMPLIED_SCOPES = {
+    "admin": {"admin", "write", "read"},
+    "write": {"write", "read"},
+    "read": {"read"},
+    "portal": {"portal"},
+}
+
+
+class Administration(BaseModel):
+    name = peewee.CharField(max_length=200)
+
+
+class ApiKey(BaseModel):
+    administration = peewee.ForeignKeyField(Administration, backref="api_keys", on_delete="CASCADE")
+    name = peewee.CharField(max_length=200)
+    key_hash = peewee.CharField(max_length=64, unique=True)
+    prefix = peewee.CharField(max_length=16)
+    scopes = peewee.CharField(max_length=100)
+    revoked_at = peewee.DateTimeField(null=True)
+    last_used_at = peewee.DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("administration", "created_at"), False),)
+
+    @property
+    def scope_list(self) -> list[str]:
+        return [s for s in self.scopes.split(",") if s]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: the administration and the scopes its key grants."""
+
+    administration_id: object
+    key_id: object
+    scopes: frozenset[str]
+
+    def may(self, scope: str) -> bool:
+        return any(scope in IMPLIED_SCOPES[s] for s in self.scopes)
+
+
+def hash_key(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@database.atomic()
+def create_administration(name: str) -> Administration:
+    """A new, empty administration."""
+    return Administration.create(name=name)
+
+
+@database.atomic()
+def create_api_key(administration_id, name: str, scopes: list[str]) -> tuple[ApiKey, str]:
+    """Create a key; returns the row and the secret, which is never stored or shown again."""
+    unknown = [s for s in scopes if s not in SCOPES]
+    if not scopes or unknown:
+        raise Invalid.field("scopes", f"choose from {', '.join(SCOPES)}")
+    token = KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey.create(
+        administration=administration_id,
+        name=name,
+        key_hash=hash_key(token),
+        prefix=token[:8],
+        scopes=",".join(dict.fromkeys(scopes)),
+    )
+    return key, token
+
+
+@database.atomic()
+def revoke_api_key(administration_id, key_id) -> ApiKey:
+    """Revoke a key at once in this process; other processes drop it within the cache bound."""
+    key = ApiKey.select().where(ApiKey.administration == administration_id, ApiKey.id == key_id).first()
+    if key is None:
+        raise NotFound(f"api key {key_id} not found")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        key.save()
+    KEY_CACHE.forget(key.key_hash)
+    return key
+
+
+class KeyCache:
+    """Verified key hashes, kept for a few seconds so auth costs no query per request."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[float, Caller]] = {}
+        self._lock = threading.Lock()
+        self.ttl = 10.0
+
+    def get(self, digest: str) -> Caller | None:
+        entry = self._entries.get(digest)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, digest: str, caller: Caller) -> None:
+        with self._lock:
+            if len(self._entries) > 10000:
+                self._entries.clear()
+            self._entries[digest] = (time.monotonic() + self.ttl, caller)
+
+    def forget(self, digest: str) -> None:
+        with self._lock:
+            self._entries.pop(digest, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+KEY_CACHE = KeyCache()
+
+
+def cached_caller(token: str) -> Caller | None:
+    """The caller for a key if it was verified a moment ago (no database access)."""
+    if not token.startswith(KEY_PREFIX):
+        return None
+    return KEY_CACHE.get(hash_key(token))
+
+
+def verify_api_key(token: str) -> Caller | None:
+    """The caller for a valid, unrevoked key, or None. Needs a database connection."""
+    if not token.startswith(KEY_PREFIX) or len(token) > 200:
+        return None
+    digest = hash_key(token)
+    key = ApiKey.select().where(ApiKey.key_hash == digest).first()
+    if key is None or key.revoked_at is not None or not hmac.compare_digest(key.key_hash, digest):
+        return None
+    ApiKey.update(last_used_at=utcnow()).where(ApiKey.id == key.id).execute()
+    caller = Caller(key.administration_id, key.id, frozenset(key.scope_list))
+    KEY_CACHE.put(digest, caller)
+    return caller
+
+
+def list_api_keys(administration_id, *, limit=100, offset=0) -> tuple[list[ApiKey], int]:
+    from models.listing import paginate
+
+    query = ApiKey.select().where(ApiKey.administration == administration_id)
+    return paginate(query, ApiKey, limit=limit, offset=offset)

@@ -1,0 +1,127 @@
+"""Test fixtures: the API suite runs once on SQLite and once on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from dataclasses import dataclass
+
+import pytest
+from starlette.testclient import TestClient
+
+from models import db, tenancy
+from models.migrations import migrate
+from settings import Settings
+from tests.pgserver import PostgresServer
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """One PostgreSQL server for the session. Fails (never skips) when it cannot start."""
+    server = PostgresServer().start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory):
+    return "sqlite:///" + str(tmp_path_factory.mktemp("sqlite") / "paydock.db")
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_server):
+    return pg_server.create_database("paydock_tests")
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def database_url(request):
+    return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
+
+
+def _bind(url: str) -> None:
+    database = db.open_database(url, timeout=10)
+    db.bind(database)
+    with database.connection_context():
+        migrate()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url) -> Settings:
+    return Settings.from_env({}, database_url=database_url, validate_responses=True,
+                             webhook_allow_private=True)
+
+
+@pytest.fixture(scope="session")
+def app(settings):
+    from app import create_app
+
+    _bind(settings.database_url)
+    application = create_app(settings)
+    tenancy.KEY_CACHE.clear()
+    return application
+
+
+@dataclass
+class Tenant:
+    """An administration with a key, and a client that sends that key."""
+
+    administration_id: uuid.UUID
+    key: str
+    client: TestClient
+
+    def get(self, url, **kw):
+        return self.client.get(url, headers=self._headers(kw), **kw)
+
+    def post(self, url, json=None, **kw):
+        return self.client.post(url, json=json, headers=self._headers(kw), **kw)
+
+    def put(self, url, json=None, **kw):
+        return self.client.put(url, json=json, headers=self._headers(kw), **kw)
+
+    def patch(self, url, json=None, **kw):
+        return self.client.patch(url, json=json, headers=self._headers(kw), **kw)
+
+    def delete(self, url, **kw):
+        return self.client.delete(url, headers=self._headers(kw), **kw)
+
+    def _headers(self, kw) -> dict:
+        return {"X-API-Key": self.key, **kw.pop("headers", {})}
+
+
+@pytest.fixture(scope="session")
+def client(app):
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def make_tenant(client):
+    """Factory: a new administration and a key with the given scopes."""
+
+    def make(scopes=("read", "write", "admin"), name="Test BV") -> Tenant:
+        with db.database.connection_context():
+            administration = tenancy.create_administration(name)
+            _, key = tenancy.create_api_key(administration.id, "test", list(scopes))
+        return Tenant(administration.id, key, client)
+
+    return make
+
+
+@pytest.fixture
+def tenant(make_tenant) -> Tenant:
+    return make_tenant()
+
+
+@pytest.fixture
+def other_tenant(make_tenant) -> Tenant:
+    return make_tenant(name="Other BV")
+
+
+def count_rows(model, **where) -> int:
+    """Rows of `model` matching `where`, read on the test's own connection."""
+    with db.database.connection_context():
+        query = model.select()
+        for field, value in where.items():
+            query = query.where(getattr(model, field) == value)
+        return query.count()
