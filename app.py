@@ -10,16 +10,18 @@ import inspect
 import json
 import logging
 import pathlib
+import re
 from decimal import Decimal
 
 import peewee
 import simplejson
+import yaml
 from connexion import AsyncApp
 from connexion.context import context as request_context
-from connexion.exceptions import BadRequestProblem, ProblemException
 from connexion.datastructures import MediaTypeDict
-from connexion.jsonifier import Jsonifier
+from connexion.exceptions import BadRequestProblem, ProblemException
 from connexion.json_schema import Draft4RequestValidator, Draft4ResponseValidator
+from connexion.jsonifier import Jsonifier
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
@@ -121,10 +123,14 @@ def _exact_multiple_of(validator, step, instance, schema):
     """multipleOf on exact decimals: 0.07 is a multiple of 0.01 (binary floats say no)."""
     if not validator.is_type(instance, "number") or isinstance(instance, bool):
         return
-    value = Decimal(repr(instance)) if isinstance(instance, float) else Decimal(instance)
-    remainder = value % Decimal(repr(step))
-    if remainder != 0 and abs(remainder) > Decimal("1e-9") and \
-            abs(remainder - Decimal(repr(step))) > Decimal("1e-9"):
+    try:
+        value = Decimal(repr(instance)) if isinstance(instance, float) else Decimal(instance)
+        step_value = Decimal(repr(step))
+        off_step = abs(value - (value / step_value).to_integral_value() * step_value)
+        ok = value.is_finite() and off_step <= Decimal("1e-9")
+    except ArithmeticError:
+        ok = False
+    if not ok:
         yield ValidationError(f"{instance} has more decimals than allowed (multiple of {step})")
 
 
@@ -251,6 +257,31 @@ def _database_down(request, exc) -> ConnexionResponse:
     return problem_response(503, "Service Unavailable", "The database is unavailable")
 
 
+class AllowedMethods:
+    """The methods the spec documents for each path, for the `Allow` header of a 405."""
+
+    def __init__(self, spec: dict, base: str = "/api") -> None:
+        self.routes = []
+        for template, item in spec["paths"].items():
+            pattern = re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(base + template))
+            methods = sorted(m.upper() for m in item if m in HTTP_METHODS)
+            if "GET" in methods:
+                methods.append("HEAD")
+            self.routes.append((re.compile(pattern + "/?$"), ", ".join(methods)))
+
+    def for_path(self, path: str) -> str | None:
+        return next((allow for regex, allow in self.routes if regex.match(path)), None)
+
+    def problem(self, request: ConnexionRequest, exc) -> ConnexionResponse:
+        allow = self.for_path(request.url.path)
+        headers = {"Allow": allow} if allow else None
+        return problem_response(405, "Method Not Allowed",
+                                f"{request.method} is not allowed here", headers=headers)
+
+
+HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
+
+
 def _unexpected(request, exc) -> ConnexionResponse:
     log.error("unexpected error", exc_info=exc)
     return problem_response(500, "Internal Server Error", "An unexpected error occurred")
@@ -304,6 +335,7 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
     app.add_error_handler(peewee.IntegrityError, _integrity_problem)
     for exc_type in DATABASE_DOWN:
         app.add_error_handler(exc_type, _database_down)
+    app.add_error_handler(405, AllowedMethods(yaml.safe_load(SPEC.read_text())).problem)
     app.add_error_handler(Exception, _unexpected)
     app.settings = settings
     return app

@@ -12,5 +12,5 @@ def create_key(caller, body):
 
 
 def revoke_key(caller, id):
-    tenancy.revoke_api_key(caller.administration_id, id)
+    tenancy.revoke_api_key(caller.administration_id, id, acting_key_id=caller.key_id)
     return None, 204

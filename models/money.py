@@ -27,7 +27,10 @@ def to_decimal(value, field: str, step: Decimal = CENT) -> Decimal:
         raise Invalid.field(field, "must be a number") from None
     if not exact.is_finite():
         raise Invalid.field(field, "must be a finite number")
-    stepped = exact.quantize(step, rounding=ROUND_HALF_UP)
+    try:
+        stepped = exact.quantize(step, rounding=ROUND_HALF_UP)
+    except InvalidOperation:
+        raise Invalid.field(field, "is too large") from None
     if abs(exact - stepped) > _FLOAT_NOISE:
         decimals = -step.as_tuple().exponent
         raise Invalid.field(field, f"must have at most {decimals} decimals")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import peewee
 
 from models.db import BaseModel, database, utcnow
-from models.errors import Invalid, NotFound
+from models.errors import Conflict, Invalid, NotFound
 
 KEY_PREFIX = "ftj_"
 SCOPES = ("read", "write", "portal", "admin")
@@ -86,11 +86,15 @@ def create_api_key(administration_id, name: str, scopes: list[str]) -> tuple[Api
 
 
 @database.atomic()
-def revoke_api_key(administration_id, key_id) -> ApiKey:
-    """Revoke a key at once in this process; other processes drop it within the cache bound."""
+def revoke_api_key(administration_id, key_id, acting_key_id=None) -> ApiKey:
+    """Revoke a key at once in this process; other processes drop it within the cache bound.
+
+    A key cannot revoke itself through the API, so an integrator cannot lock itself out."""
     key = ApiKey.select().where(ApiKey.administration == administration_id, ApiKey.id == key_id).first()
     if key is None:
         raise NotFound(f"api key {key_id} not found")
+    if acting_key_id is not None and str(acting_key_id) == str(key.id):
+        raise Conflict("A key cannot revoke itself; revoke it with another admin key")
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         key.save()

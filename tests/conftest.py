@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 import uuid
 from dataclasses import dataclass
 
@@ -39,11 +37,19 @@ def database_url(request):
     return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
 
 
-def _bind(url: str) -> None:
-    database = db.open_database(url, timeout=10)
-    db.bind(database)
-    with database.connection_context():
-        migrate()
+_DATABASES: dict = {}
+
+
+def bind_test_database(url: str):
+    """Point the models at the test database for `url` (migrated once per session)."""
+    if url not in _DATABASES:
+        database = db.open_database(url, timeout=10)
+        db.bind(database)
+        with database.connection_context():
+            migrate()
+        _DATABASES[url] = database
+    db.bind(_DATABASES[url])
+    return _DATABASES[url]
 
 
 @pytest.fixture(scope="session")
@@ -56,8 +62,8 @@ def settings(database_url) -> Settings:
 def app(settings):
     from app import create_app
 
-    _bind(settings.database_url)
     application = create_app(settings)
+    bind_test_database(settings.database_url)
     tenancy.KEY_CACHE.clear()
     return application
 
@@ -90,9 +96,16 @@ class Tenant:
 
 
 @pytest.fixture(scope="session")
-def client(app):
+def session_client(app):
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def client(session_client, settings):
+    """The API client, with the models bound to this backend's database."""
+    bind_test_database(settings.database_url)
+    return session_client
 
 
 @pytest.fixture

@@ -56,7 +56,8 @@ def migrate() -> list[str]:
 
 def add_column_if_missing(db, table: str, column: str, field) -> None:
     """For later migrations that add a column to a table an earlier one created."""
-    from playhouse.migrate import migrate as run, SchemaMigrator
+    from playhouse.migrate import SchemaMigrator
+    from playhouse.migrate import migrate as run
 
     if column not in {c.name for c in db.get_columns(table)}:
         run(SchemaMigrator.from_database(db).add_column(table, column, field))

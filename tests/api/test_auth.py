@@ -19,11 +19,27 @@ def test_missing_malformed_or_unknown_key_is_401(client, headers):
     assert response.json()["status"] == 401
 
 
-def test_revoked_key_is_401(tenant, make_tenant):
+def test_revoked_key_is_401(tenant):
+    second = tenant.post("/api/api-keys", {"name": "second", "scopes": ["read"]}).json()
+    headers = {"X-API-Key": second["key"]}
+    assert tenant.client.get("/api/contacts", headers=headers).status_code == 200
+    assert tenant.delete(f"/api/api-keys/{second['id']}").status_code == 204
+    assert tenant.client.get("/api/contacts", headers=headers).status_code == 401
     assert tenant.get("/api/contacts").status_code == 200
-    keys = tenant.get("/api/api-keys").json()["data"]
-    assert tenant.delete(f"/api/api-keys/{keys[0]['id']}").status_code == 204
-    assert tenant.get("/api/contacts").status_code == 401
+
+
+def test_a_key_cannot_revoke_itself(tenant):
+    own = tenant.get("/api/api-keys").json()["data"][0]
+    assert tenant.delete(f"/api/api-keys/{own['id']}").status_code == 409
+    assert tenant.get("/api/contacts").status_code == 200
+
+
+def test_405_lists_the_documented_methods(client):
+    response = client.request("OPTIONS", "/api/contacts")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, POST, HEAD"
+    assert client.request("PATCH", "/api/products/6f1c2d3e-4b5a-4c6d-8e9f-0a1b2c3d4e5f").headers[
+        "allow"] == "DELETE, GET, PUT, HEAD"
 
 
 def test_read_key_cannot_write(make_tenant):
