@@ -5,6 +5,8 @@ This is the only module that imports Connexion.
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import functools
 import inspect
 import json
@@ -18,8 +20,9 @@ import simplejson
 import yaml
 from connexion import AsyncApp
 from connexion.context import context as request_context
+from connexion.context import scope as request_scope
 from connexion.datastructures import MediaTypeDict
-from connexion.exceptions import BadRequestProblem, ProblemException
+from connexion.exceptions import BadRequestProblem, ProblemException, UnsupportedMediaTypeProblem
 from connexion.json_schema import Draft4RequestValidator, Draft4ResponseValidator
 from connexion.jsonifier import Jsonifier
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
@@ -35,8 +38,9 @@ from connexion.validators import (
 from jsonschema import Draft4Validator, ValidationError, validators
 from starlette.concurrency import run_in_threadpool
 
-from models import db
-from models.errors import DomainError, Forbidden, Invalid, Unauthorized, Unavailable
+import middleware
+from models import db, idempotency, ratelimit
+from models.errors import DomainError, Forbidden, Invalid, TooManyRequests, Unauthorized, Unavailable
 from models.tenancy import KEY_CACHE, Caller, cached_caller, verify_api_key
 from settings import Settings
 
@@ -44,7 +48,7 @@ SPEC = pathlib.Path(__file__).with_name("openapi.yaml")
 log = logging.getLogger("paydock")
 
 # Database failures that mean "not reachable right now", not "bad request".
-DATABASE_DOWN = (peewee.OperationalError, peewee.InterfaceError)
+DATABASE_DOWN = db.UNAVAILABLE
 
 
 # ------------------------------------------------------------------ auth
@@ -56,6 +60,10 @@ async def check_api_key(token, required_scopes=None, request=None):
         caller = await run_in_threadpool(_verify_in_thread, token)
     if caller is None:
         raise Unauthorized("No valid API key in X-API-Key")
+    state = middleware.current()
+    if state is not None:
+        state.administration_id = str(caller.administration_id)
+        state.key_id = str(caller.key_id)
     return {"sub": str(caller.key_id), "caller": caller}
 
 
@@ -71,8 +79,12 @@ def _verify_in_thread(token: str) -> Caller | None:
 
 class PayDockResolver(RelativeResolver):
     """Resolves operationIds in `handlers/` and wraps each handler so that it runs
-    inside its own thread's database connection, after its scope check, and
-    answers JSON."""
+    inside its own thread's database connection, after its rate limit and scope
+    checks, honours Idempotency-Key on POST, and answers JSON."""
+
+    def __init__(self, default_module_name, settings: Settings):
+        super().__init__(default_module_name)
+        self.settings = settings
 
     def resolve(self, operation):
         resolution = super().resolve(operation)
@@ -81,29 +93,89 @@ class PayDockResolver(RelativeResolver):
             "read" if method in {"get", "head"} else "write"
         )
         public = operation._operation.get("security") == []
-        return Resolution(_wrap(resolution.function, scope, public), resolution.operation_id)
+        wrapped = _wrap(resolution.function, scope, public, self.settings, method == "post")
+        return Resolution(wrapped, resolution.operation_id)
 
 
-def _wrap(function, scope: str, public: bool):
+def _wrap(function, scope: str, public: bool, settings: Settings, is_post: bool):
     wants_caller = "caller" in inspect.signature(function).parameters
 
     @functools.wraps(function)
     def handler(*args, **kwargs):
-        if not public:
+        with db.database.connection_context():
+            if public:
+                return _as_json(function(*args, **kwargs))
             caller: Caller = request_context["token_info"]["caller"]
+            if settings.rate_limited:
+                _take_rate_limit_token(caller, settings)
             if not caller.may(scope):
                 raise Forbidden(f"This operation needs the {scope} scope")
             if wants_caller:
                 kwargs["caller"] = caller
-        with db.database.connection_context():
-            result = function(*args, **kwargs)
-        return _as_json(result)
+            key = _idempotency_key() if is_post else None
+            if key is None:
+                return _as_json(function(*args, **kwargs))
+            return _run_idempotently(function, args, kwargs, caller, key)
 
     # Connexion passes arguments by the wrapped function's signature; `caller` is ours.
     params = [p for n, p in inspect.signature(function).parameters.items() if n != "caller"]
     handler.__signature__ = inspect.Signature(params)
     del handler.__wrapped__
     return handler
+
+
+def _take_rate_limit_token(caller: Caller, settings: Settings) -> None:
+    decision = ratelimit.take_token(caller.administration_id, caller.key_id,
+                                    rate=settings.rate_limit_per_second,
+                                    burst=settings.rate_limit_burst)
+    state = middleware.current()
+    if state is not None:
+        state.rate_limit = decision
+    if not decision.allowed:
+        raise TooManyRequests(
+            f"Rate limit of {settings.rate_limit_per_second:g} requests per second "
+            f"(bursts of {settings.rate_limit_burst}) exceeded for this API key; "
+            f"retry after {decision.retry_after} s",
+            headers={"Retry-After": str(decision.retry_after)},
+        )
+
+
+def _idempotency_key() -> str | None:
+    for name, value in request_scope["headers"]:
+        if name == b"idempotency-key":
+            return value.decode("latin-1")
+    return None
+
+
+def _run_idempotently(function, args, kwargs, caller: Caller, key: str):
+    """Run a POST under its Idempotency-Key: claim, run and store, or replay."""
+    fingerprint = idempotency.fingerprint(
+        request_scope["method"], request_scope["path"],
+        request_scope.get("query_string", b"").decode("latin-1"), kwargs.get("body"),
+    )
+    outcome = idempotency.claim(caller.administration_id, key, fingerprint)
+    if isinstance(outcome, idempotency.StoredResponse):
+        return outcome.body, outcome.status, {**outcome.headers, "Idempotent-Replayed": "true"}
+    try:
+        with db.database.atomic():
+            body, status, headers = _as_json(function(*args, **kwargs))
+            if status < 500:
+                idempotency.store_response(outcome, status, body, headers)
+        return body, status, headers
+    except DomainError as exc:
+        if 400 <= exc.status < 500 and not isinstance(exc, idempotency.IdempotencyInProgress):
+            # The operation refused the request: keep the refusal, as for a success.
+            with contextlib.suppress(*DATABASE_DOWN):
+                idempotency.store_refusal(outcome, exc.status, problem_body(exc),
+                                          {"Content-Type": "application/problem+json"})
+        else:
+            with contextlib.suppress(*DATABASE_DOWN):
+                idempotency.release(outcome)
+        raise
+    except BaseException:
+        with contextlib.suppress(*DATABASE_DOWN):
+            idempotency.release(outcome)
+        raise
 
 
 def _as_json(result):
@@ -159,7 +231,39 @@ def _message(error: ValidationError) -> str:
 
 
 class BodyValidator(JSONRequestBodyValidator):
-    """Reports every schema violation of a JSON body as a 422 with `errors[]`."""
+    """Reads a JSON body defensively and reports every schema violation as a 422 with `errors[]`.
+
+    A body needs `Content-Type: application/json` (charset UTF-8 if one is given):
+    anything else, or none, is 415. Bodies that are not UTF-8, not JSON, nested deeper
+    than Python's parser allows, or hold numbers too long to convert are 400."""
+
+    async def wrap_receive(self, receive, *, scope):
+        content_type = next((v for k, v in scope["headers"] if k == b"content-type"), None)
+        if content_type is None:
+            raise UnsupportedMediaTypeProblem(
+                detail="A request body needs Content-Type: application/json"
+            )
+        charset = re.search(rb"charset=\"?([^\";]+)", content_type, re.I)
+        if charset and _codec_name(charset.group(1)) != "utf-8":
+            raise UnsupportedMediaTypeProblem(detail="JSON request bodies must be UTF-8")
+        return await super().wrap_receive(receive, scope=scope)
+
+    async def _parse(self, stream, scope):
+        raw = b"".join([chunk async for chunk in stream])
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequestProblem(detail="The request body is not valid UTF-8") from None
+        if not text:
+            return None
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise BadRequestProblem(detail=f"The request body is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise BadRequestProblem(detail="The request body is nested too deeply") from None
+        except ValueError:
+            raise BadRequestProblem(detail="The request body holds a number too long to read") from None
 
     @property
     def _validator(self):
@@ -174,6 +278,13 @@ class BodyValidator(JSONRequestBodyValidator):
             detail = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
             raise Invalid(detail, errors=fields)
         return body
+
+
+def _codec_name(label: bytes) -> str | None:
+    try:
+        return codecs.lookup(label.decode("ascii", "replace").strip()).name
+    except LookupError:
+        return None
 
 
 class ResponseValidator(JSONResponseBodyValidator):
@@ -213,22 +324,36 @@ VALIDATORS = {
 
 # ------------------------------------------------------------------ problems
 
+def problem(status: int, title: str, detail: str, **extra) -> dict:
+    """An RFC 9457 problem body; `extra` members (errors, allowed, ...) are added when not None."""
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return body
+
+
+def problem_body(exc: DomainError) -> dict:
+    return problem(exc.status, exc.title, exc.detail, errors=exc.errors, **exc.extra)
+
+
 def problem_response(
     status: int, title: str, detail: str, headers: dict | None = None, **extra
 ) -> ConnexionResponse:
-    """An RFC 9457 problem; `extra` members (errors, allowed, ...) are added when not None."""
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
-    body.update({k: v for k, v in extra.items() if v is not None})
+    """An RFC 9457 problem response."""
     return ConnexionResponse(
         status_code=status,
         content_type="application/problem+json",
-        body=json.dumps(body),
+        body=json.dumps(problem(status, title, detail, **extra)),
         headers=headers,
     )
 
 
 def _domain_problem(request: ConnexionRequest, exc: DomainError) -> ConnexionResponse:
-    return problem_response(exc.status, exc.title, exc.detail, errors=exc.errors, **exc.extra)
+    return ConnexionResponse(
+        status_code=exc.status,
+        content_type="application/problem+json",
+        body=json.dumps(problem_body(exc)),
+        headers=exc.headers or None,
+    )
 
 
 def _connexion_problem(request: ConnexionRequest, exc: ProblemException) -> ConnexionResponse:
@@ -303,6 +428,37 @@ class RootAliases:
         await self.app(scope, receive, send)
 
 
+def _routes(spec: dict, base: str = "/api") -> dict[str, str]:
+    """operationId -> path template, for the access log (resolved ids included)."""
+    routes = {}
+    for template, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method in HTTP_METHODS and "operationId" in operation:
+                routes[operation["operationId"]] = base + template
+                routes["handlers." + operation["operationId"]] = base + template
+    return routes
+
+
+def _rate_limit_charger(settings: Settings):
+    """For the envelope: take a token for a keyed request refused before its operation ran."""
+    if not settings.rate_limited:
+        return None
+
+    def charge_in_thread(administration_id, key_id):
+        try:
+            with db.database.connection_context():
+                return ratelimit.take_token(administration_id, key_id,
+                                            rate=settings.rate_limit_per_second,
+                                            burst=settings.rate_limit_burst)
+        except DATABASE_DOWN:
+            return None
+
+    async def charge(state: middleware.RequestState):
+        return await run_in_threadpool(charge_in_thread, state.administration_id, state.key_id)
+
+    return charge
+
+
 def create_app(settings: Settings | None = None) -> AsyncApp:
     """The PayDock ASGI app for `settings` (default: from the environment)."""
     settings = settings or Settings.from_env()
@@ -320,22 +476,27 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
         __name__,
         jsonifier=Jsonifier(simplejson, use_decimal=True, cls=simplejson.JSONEncoder),
     )
+    spec = yaml.safe_load(SPEC.read_text())
     app.add_api(
         SPEC,
-        resolver=PayDockResolver("handlers"),
+        resolver=PayDockResolver("handlers", settings),
         strict_validation=True,
         validate_responses=settings.validate_responses,
         validator_map=VALIDATORS,
         swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/docs", spec_path="/openapi.json"),
     )
     app.add_middleware(RootAliases, position=MiddlewarePosition.BEFORE_SWAGGER)
+    app.add_middleware(middleware.RequestEnvelope, position=MiddlewarePosition.BEFORE_EXCEPTION,
+                       charge=_rate_limit_charger(settings))
+    app.add_middleware(middleware.RouteAndLimits, position=MiddlewarePosition.BEFORE_SECURITY,
+                       max_body_bytes=settings.max_body_bytes, routes=_routes(spec))
     app.add_error_handler(DomainError, _domain_problem)
     app.add_error_handler(ProblemException, _connexion_problem)
     app.add_error_handler(UnicodeDecodeError, _unicode_problem)
     app.add_error_handler(peewee.IntegrityError, _integrity_problem)
     for exc_type in DATABASE_DOWN:
         app.add_error_handler(exc_type, _database_down)
-    app.add_error_handler(405, AllowedMethods(yaml.safe_load(SPEC.read_text())).problem)
+    app.add_error_handler(405, AllowedMethods(spec).problem)
     app.add_error_handler(Exception, _unexpected)
     app.settings = settings
     return app

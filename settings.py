@@ -28,6 +28,12 @@ class Settings:
     #: Seconds to wait for a database connection or statement before answering 503.
     database_timeout: float = 5.0
     database_pool_size: int = 20
+    #: Token bucket per API key: refill rate (requests per second) and bucket size.
+    #: 0 for either turns rate limiting off.
+    rate_limit_per_second: float = 50.0
+    rate_limit_burst: int = 100
+    #: Largest accepted request body; larger ones get 413 before they are read.
+    max_body_bytes: int = 1024 * 1024
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -46,5 +52,14 @@ class Settings:
             log_level=env.get("PAYDOCK_LOG_LEVEL", cls.log_level).upper(),
             database_timeout=float(env.get("PAYDOCK_DATABASE_TIMEOUT", cls.database_timeout)),
             database_pool_size=int(env.get("PAYDOCK_DATABASE_POOL_SIZE", cls.database_pool_size)),
+            rate_limit_per_second=float(
+                env.get("PAYDOCK_RATE_LIMIT_PER_SECOND", cls.rate_limit_per_second)
+            ),
+            rate_limit_burst=int(env.get("PAYDOCK_RATE_LIMIT_BURST", cls.rate_limit_burst)),
+            max_body_bytes=int(env.get("PAYDOCK_MAX_BODY_BYTES", cls.max_body_bytes)),
         )
         return replace(base, **overrides)
+
+    @property
+    def rate_limited(self) -> bool:
+        return self.rate_limit_per_second > 0 and self.rate_limit_burst > 0

@@ -7,7 +7,8 @@ def list_keys(caller, limit=100, offset=0):
 
 
 def create_key(caller, body):
-    key, secret = tenancy.create_api_key(caller.administration_id, body["name"], body["scopes"])
+    key, secret = tenancy.create_api_key(caller.administration_id, body["name"], body["scopes"],
+                                         acting_key_id=caller.key_id)
     return {**serialize.api_key(key), "key": secret}, 201, {"Location": f"/api/api-keys/{key.id}"}
 
 

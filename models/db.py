@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import select
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -9,9 +11,31 @@ from urllib.parse import urlparse
 
 import peewee
 from playhouse.db_url import parse as parse_db_url
-from playhouse.pool import PooledPostgresqlDatabase
+from playhouse.pool import MaxConnectionsExceeded, PooledPostgresqlDatabase
 
 database = peewee.DatabaseProxy()
+
+#: Errors that mean "the database cannot serve this request right now" (answered with 503):
+#: unreachable, restarting, statement timeout, SQLite busy beyond its timeout, pool exhausted.
+UNAVAILABLE = (peewee.OperationalError, peewee.InterfaceError, MaxConnectionsExceeded)
+
+
+class CheckedPostgresqlDatabase(PooledPostgresqlDatabase):
+    """A pool that drops connections the server has closed before handing them out.
+
+    After a PostgreSQL restart every idle pooled connection is dead, but the driver only
+    notices on its next query, which would fail one request per connection. An idle
+    connection never has anything to read unless the server sent an error or closed it,
+    so a zero-timeout poll of its socket finds those without a round trip."""
+
+    def _is_closed(self, conn):
+        if super()._is_closed(conn):
+            return True
+        try:
+            readable, _, _ = select.select([conn], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(readable)
 
 
 def utcnow() -> datetime:
@@ -41,14 +65,24 @@ def open_database(url: str, *, timeout: float = 5.0, pool_size: int = 20) -> pee
         params = parse_db_url(url)
         params.pop("scheme", None)
         name = params.pop("database")
-        return PooledPostgresqlDatabase(
+        return CheckedPostgresqlDatabase(
             name,
             autoconnect=False,
             max_connections=pool_size,
             stale_timeout=300,
+            # Seconds to wait for a free pooled connection (then MaxConnectionsExceeded -> 503).
             timeout=timeout,
-            connect_timeout=max(1, int(timeout)),
+            # libpq counts whole seconds and treats anything below 2 as 2.
+            connect_timeout=max(2, math.ceil(timeout)),
+            # Statements (including lock waits) are cancelled by the server after `timeout`.
             options=f"-c statement_timeout={int(timeout * 1000)}",
+            # A server that vanishes mid-query (no FIN/RST) is noticed within `timeout`
+            # instead of after the kernel's TCP retransmission limit (~15 minutes).
+            tcp_user_timeout=int(timeout * 1000),
+            keepalives=1,
+            keepalives_idle=max(1, int(timeout)),
+            keepalives_interval=1,
+            keepalives_count=3,
             **params,
         )
     raise ValueError(f"unsupported database URL scheme: {scheme!r}")

@@ -7,11 +7,14 @@ class DomainError(Exception):
     status = 400
     title = "Bad Request"
 
-    def __init__(self, detail: str, errors: list[dict] | None = None, **extra):
+    def __init__(self, detail: str, errors: list[dict] | None = None, *,
+                 headers: dict[str, str] | None = None, **extra):
         super().__init__(detail)
         self.detail = detail
         self.errors = errors
         self.extra = extra
+        #: Response headers that go with the problem, e.g. Retry-After.
+        self.headers = headers or {}
 
 
 class Invalid(DomainError):
@@ -48,3 +51,13 @@ class Conflict(DomainError):
 class Unavailable(DomainError):
     status = 503
     title = "Service Unavailable"
+
+
+class PayloadTooLarge(DomainError):
+    status = 413
+    title = "Content Too Large"
+
+
+class TooManyRequests(DomainError):
+    status = 429
+    title = "Too Many Requests"

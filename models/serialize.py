@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 
 
@@ -70,3 +71,16 @@ def api_key(row) -> dict:
 
 def page(rows: list[dict], total: int, limit: int, offset: int) -> dict:
     return {"data": rows, "total": total, "limit": limit, "offset": offset}
+
+
+def audit_entry(row) -> dict:
+    return {
+        "id": str(row.id),
+        "action": row.action,
+        "actor_key_id": None if row.actor_key_id is None else str(row.actor_key_id),
+        "target_type": row.target_type,
+        "target_id": row.target_id,
+        "details": json.loads(row.details),
+        "request_id": row.request_id,
+        "created_at": timestamp(row.created_at),
+    }

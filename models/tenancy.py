@@ -69,8 +69,13 @@ def create_administration(name: str) -> Administration:
 
 
 @database.atomic()
-def create_api_key(administration_id, name: str, scopes: list[str]) -> tuple[ApiKey, str]:
-    """Create a key; returns the row and the secret, which is never stored or shown again."""
+def create_api_key(administration_id, name: str, scopes: list[str],
+                   acting_key_id=None) -> tuple[ApiKey, str]:
+    """Create a key; returns the row and the secret, which is never stored or shown again.
+
+    `acting_key_id` is the key that asked for it (None on the command line), for the audit log."""
+    from models.audit import record_audit
+
     unknown = [s for s in scopes if s not in SCOPES]
     if not scopes or unknown:
         raise Invalid.field("scopes", f"choose from {', '.join(SCOPES)}")
@@ -82,6 +87,8 @@ def create_api_key(administration_id, name: str, scopes: list[str]) -> tuple[Api
         prefix=token[:8],
         scopes=",".join(dict.fromkeys(scopes)),
     )
+    record_audit(administration_id, "api_key.created", "api_key", key.id, actor_key_id=acting_key_id,
+                 details={"name": name, "prefix": key.prefix, "scopes": key.scope_list})
     return key, token
 
 
@@ -90,6 +97,8 @@ def revoke_api_key(administration_id, key_id, acting_key_id=None) -> ApiKey:
     """Revoke a key at once in this process; other processes drop it within the cache bound.
 
     A key cannot revoke itself through the API, so an integrator cannot lock itself out."""
+    from models.audit import record_audit
+
     key = ApiKey.select().where(ApiKey.administration == administration_id, ApiKey.id == key_id).first()
     if key is None:
         raise NotFound(f"api key {key_id} not found")
@@ -98,6 +107,8 @@ def revoke_api_key(administration_id, key_id, acting_key_id=None) -> ApiKey:
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         key.save()
+        record_audit(administration_id, "api_key.revoked", "api_key", key.id,
+                     actor_key_id=acting_key_id, details={"name": key.name, "prefix": key.prefix})
     KEY_CACHE.forget(key.key_hash)
     return key
 
