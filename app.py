@@ -93,11 +93,14 @@ class PayDockResolver(RelativeResolver):
             "read" if method in {"get", "head"} else "write"
         )
         public = operation._operation.get("security") == []
-        wrapped = _wrap(resolution.function, scope, public, self.settings, method == "post")
+        secret_fields = tuple(operation._operation.get("x-secret-fields", ()))
+        wrapped = _wrap(resolution.function, scope, public, self.settings, method == "post",
+                        secret_fields)
         return Resolution(wrapped, resolution.operation_id)
 
 
-def _wrap(function, scope: str, public: bool, settings: Settings, is_post: bool):
+def _wrap(function, scope: str, public: bool, settings: Settings, is_post: bool,
+          secret_fields: tuple[str, ...] = ()):
     wants_caller = "caller" in inspect.signature(function).parameters
 
     @functools.wraps(function)
@@ -115,7 +118,7 @@ def _wrap(function, scope: str, public: bool, settings: Settings, is_post: bool)
             key = _idempotency_key() if is_post else None
             if key is None:
                 return _as_json(function(*args, **kwargs))
-            return _run_idempotently(function, args, kwargs, caller, key)
+            return _run_idempotently(function, args, kwargs, caller, key, secret_fields)
 
     # Connexion passes arguments by the wrapped function's signature; `caller` is ours.
     params = [p for n, p in inspect.signature(function).parameters.items() if n != "caller"]
@@ -147,20 +150,32 @@ def _idempotency_key() -> str | None:
     return None
 
 
-def _run_idempotently(function, args, kwargs, caller: Caller, key: str):
-    """Run a POST under its Idempotency-Key: claim, run and store, or replay."""
+def _run_idempotently(function, args, kwargs, caller: Caller, key: str, secret_fields=()):
+    """Run a POST under its Idempotency-Key: claim, run and store, or replay.
+
+    A response with secrets (`x-secret-fields` in the spec, e.g. a new API key's
+    secret) is stored without them and not replayed: a retry gets 409 naming what
+    was created, because PayDock never keeps a secret it has shown once."""
     fingerprint = idempotency.fingerprint(
         request_scope["method"], request_scope["path"],
         request_scope.get("query_string", b"").decode("latin-1"), kwargs.get("body"),
     )
     outcome = idempotency.claim(caller.administration_id, key, fingerprint)
     if isinstance(outcome, idempotency.StoredResponse):
+        if secret_fields and 200 <= outcome.status < 300:
+            raise idempotency.SecretNotReplayed(
+                f"This Idempotency-Key already created {outcome.headers.get('Location', 'it')}; "
+                "its secret is shown only once: revoke it and create a new one if it was lost"
+            )
         return outcome.body, outcome.status, {**outcome.headers, "Idempotent-Replayed": "true"}
     try:
         with db.database.atomic():
             body, status, headers = _as_json(function(*args, **kwargs))
             if status < 500:
-                idempotency.store_response(outcome, status, body, headers)
+                kept = body
+                if secret_fields and isinstance(body, dict):
+                    kept = {k: v for k, v in body.items() if k not in secret_fields}
+                idempotency.store_response(outcome, status, kept, headers)
         return body, status, headers
     except DomainError as exc:
         if 400 <= exc.status < 500 and not isinstance(exc, idempotency.IdempotencyInProgress):

@@ -66,6 +66,10 @@ class IdempotencyInProgress(Conflict):
     """A request with the key is still running."""
 
 
+class SecretNotReplayed(Conflict):
+    """The key's first response held a secret, which is never stored, so it cannot be replayed."""
+
+
 @dataclass(frozen=True)
 class Claim:
     row_id: uuid.UUID

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -37,17 +38,24 @@ class GunicornServer:
             **env,
         }
         self.process: subprocess.Popen | None = None
+        # The server's log goes to a file, not a pipe: a pipe nobody reads fills up and
+        # blocks the server once it has logged 64 KiB.
+        self.log = tempfile.NamedTemporaryFile(prefix="paydock-gunicorn-", suffix=".log")  # noqa: SIM115
+
+    def log_text(self) -> str:
+        """Everything the server wrote to stderr so far (its JSON log lines)."""
+        return Path(self.log.name).read_text(errors="replace")
 
     def __enter__(self) -> GunicornServer:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
              "--access-logfile", "/dev/null", "app:create_app()"],
-            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=self.log,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited: {self.process.stderr.read().decode()[-2000:]}")
+                raise RuntimeError(f"gunicorn exited: {self.log_text()[-2000:]}")
             try:
                 if httpx.get(self.url + "/api/health", timeout=1).status_code == 200:
                     return self
@@ -65,5 +73,4 @@ class GunicornServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        if self.process and self.process.stderr:
-            self.process.stderr.close()
+        self.log.close()

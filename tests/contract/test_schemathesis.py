@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -13,12 +15,12 @@ from hypothesis import HealthCheck, settings
 from app import create_app
 from models import tenancy
 from settings import Settings
-from tests.conftest import bind_test_database
-from tests.server import GunicornServer
+from tests.conftest import GENEROUS_RATE_LIMIT, bind_test_database
+from tests.server import ROOT, GunicornServer
 
 FUZZ_DB = "sqlite:///" + tempfile.mkdtemp(prefix="paydock-fuzz-") + "/fuzz.db"
 APP = create_app(Settings.from_env({}, database_url=FUZZ_DB, validate_responses=True,
-                                   webhook_allow_private=True))
+                                   webhook_allow_private=True, **GENEROUS_RATE_LIMIT))
 schema = schemathesis.openapi.from_asgi("/api/openapi.json", APP)
 
 
@@ -47,19 +49,32 @@ def test_every_operation_conforms(case, fuzz_key):
 
 
 def test_schemathesis_cli_against_gunicorn(tmp_path):
-    """All checks, positive and negative data, stateful phase, against a real server."""
+    """All checks, positive and negative data, and the stateful phase, against a real server.
+
+    The stateful phase needs no OpenAPI `links`: Schemathesis 4.32 infers how operations
+    connect from the response schemas and path parameters, and learns more from the
+    `Location` headers it sees in the earlier phases ("N inferred" below)."""
     url = "sqlite:///" + str(tmp_path / "cli.db")
     key = _admin_key(url)
-    with GunicornServer(url, workers=2) as server:
+    limits = {"PAYDOCK_RATE_LIMIT_PER_SECOND": "10000", "PAYDOCK_RATE_LIMIT_BURST": "10000"}
+    with GunicornServer(url, workers=2, **limits) as server:
         result = subprocess.run(
             [sys.executable, "-m", "schemathesis.cli", "run", f"{server.url}/api/openapi.json",
              "-H", f"X-API-Key: {key}", "--checks", "all", "--max-time", "75",
              "--workers", "2", "--generation-database", "none", "--no-color",
              "--request-timeout", "10"],
             cwd=tmp_path, capture_output=True, text=True, timeout=300,
+            env={**os.environ, "SCHEMATHESIS_HOOKS": "tests.contract.schemathesis_hooks",
+                 "PYTHONPATH": str(ROOT)},
         )
     (tmp_path / "schemathesis.txt").write_text(result.stdout)
     tail = result.stdout[-6000:]
     assert result.returncode == 0, tail
     assert "Authentication failed" not in result.stdout, tail
     assert " 0 failures" in result.stdout or "failures" not in result.stdout.split("SUMMARY")[-1], tail
+    # The stateful phase ran real scenarios over links between operations.
+    stateful = re.search(r"Stateful \(in [^)]*\)\s+Scenarios:\s+(\d+)\s+API Links:\s+(\d+) covered",
+                         result.stdout)
+    assert stateful, tail
+    scenarios, links_covered = int(stateful.group(1)), int(stateful.group(2))
+    assert scenarios >= 10 and links_covered >= 5, tail
