@@ -10,15 +10,21 @@ node serialise on the bucket's row.
 
 Why the database and not a separate store: PayDock's nodes already share one
 database, and the UPSERT is one short statement on the connection the request
-uses anyway (measured: see tests/reliability/test_rate_limit.py for the cost
-figure printed by `-s`). A separate store such as Redis would add a service to
-run without removing a round trip.
+already holds. Measured on a 2-core machine (gunicorn with 2 workers, 8 clients on
+loopback, GET /contacts?limit=1, the bucket on vs off, three rounds each): SQLite
+0.96x the requests per second (one statement ~60 us), PostgreSQL about 0.85x (one
+statement ~0.4 ms against ~0.75 ms for the one-row list itself; noisy shared
+machine). A separate store such as Redis would add a service to run and still cost
+a network round trip. On PostgreSQL the table is UNLOGGED (migration m0005):
+bucket updates need no durability, so they write no WAL and wait for no fsync.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import peewee
@@ -73,6 +79,11 @@ RETURNING tat, allowed
 """
 
 
+# On SQLite the threads of one process take turns on this lock, which hands over at
+# once, rather than on SQLite's busy handler, which sleeps at least 1 ms per retry.
+_SQLITE_WRITER = threading.Lock()
+
+
 def take_token(administration_id, key_id, *, rate: float, burst: int,
                now: float | None = None) -> RateDecision:
     """Take one token from the key's bucket (one statement); says whether the request may run."""
@@ -94,7 +105,8 @@ def take_token(administration_id, key_id, *, rate: float, burst: int,
         now, interval, now, capacity,
         now, interval,
     )
-    tat, allowed = database.execute_sql(sql, params).fetchone()
+    with nullcontext() if postgres else _SQLITE_WRITER:
+        tat, allowed = database.execute_sql(sql, params).fetchone()
     allowed = bool(allowed)
     backlog = max(0.0, tat - now)
     remaining = max(0, math.floor((capacity - backlog) / interval))
