@@ -36,6 +36,10 @@ class PostgresServer:
         if self._as_root:
             shutil.chown(self.dir, user="postgres")
         self._run("initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "-E", "UTF8")
+        self._pg_ctl_start()
+        return self
+
+    def _pg_ctl_start(self) -> None:
         options = (
             f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
@@ -43,7 +47,6 @@ class PostgresServer:
         self._run("pg_ctl", "-D", self.data, "-o", options, "-l",
                   os.path.join(self.dir, "log"), "-w", "start")
         self._wait()
-        return self
 
     def _wait(self) -> None:
         deadline = time.monotonic() + 30
@@ -68,11 +71,9 @@ class PostgresServer:
             self._run("pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop")
 
     def restart(self) -> None:
+        """Start it again (after `stop()`), on the same port with the same settings."""
         self.stop()
-        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._run("pg_ctl", "-D", self.data, "-o", options, "-l",
-                  os.path.join(self.dir, "log"), "-w", "start")
-        self._wait()
+        self._pg_ctl_start()
 
     def cleanup(self) -> None:
         self.stop()

@@ -92,6 +92,10 @@ class LoadClient:
             report.by_operation[(operation or f"{method} {path}", response.status_code)] += 1
         return response
 
+    @property
+    def report(self) -> LoadReport:
+        return self.run.report
+
     def post(self, path: str, json=None, *, idempotency_key: str | None = None, **kwargs):
         headers = dict(kwargs.pop("headers", {}))
         if idempotency_key is not None:
