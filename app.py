@@ -250,7 +250,8 @@ class BodyValidator(JSONRequestBodyValidator):
 
     A body needs `Content-Type: application/json` (charset UTF-8 if one is given):
     anything else, or none, is 415. Bodies that are not UTF-8, not JSON, nested deeper
-    than Python's parser allows, or hold numbers too long to convert are 400."""
+    than Python's parser allows, or hold numbers too long to convert are 400. Text
+    that no database can store (NUL characters, unpaired surrogates) is 422."""
 
     async def wrap_receive(self, receive, *, scope):
         content_type = next((v for k, v in scope["headers"] if k == b"content-type"), None)
@@ -292,7 +293,38 @@ class BodyValidator(JSONRequestBodyValidator):
             fields = [{"field": _field_path(e), "message": _message(e)} for e in errors[:50]]
             detail = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
             raise Invalid(detail, errors=fields)
+        field = _unstorable_text(body)
+        if field is not None:
+            message = "must not contain NUL characters (U+0000) or unpaired surrogates"
+            raise Invalid.field(field or "body", message)
         return body
+
+
+def _unstorable_text(value, path: str = "") -> str | None:
+    """The path of the first string (or key) that no database can store as text: one with a
+    NUL character (PostgreSQL refuses it) or a lone UTF-16 surrogate (not encodable)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return path
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if _unstorable_text(key) is not None:
+                return path
+            found = _unstorable_text(item, where)
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _unstorable_text(item, f"{path}.{index}" if path else str(index))
+            if found is not None:
+                return found
+    return None
 
 
 def _codec_name(label: bytes) -> str | None:

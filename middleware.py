@@ -198,6 +198,9 @@ class RouteAndLimits:
             routing = scope.get("extensions", {}).get("connexion_routing", {})
             state.operation_id = routing.get("operation_id")
             state.route = self.routes.get(state.operation_id)
+        if b"%00" in scope.get("query_string", b"") or "\x00" in scope["path"]:
+            # No database stores NUL in text, and no id or filter needs one.
+            raise DomainError("The URL must not contain NUL characters (%00)")
         limit = self.max_body_bytes
         declared = _header(scope, b"content-length")
         received = 0
