@@ -1,5 +1,7 @@
 """Production server: gunicorn managing uvicorn workers (settings from PAYDOCK_*)."""
 
+import logging
+
 from jsonlog import logging_config
 from settings import Settings
 
@@ -17,3 +19,5 @@ keepalive = 5
 accesslog = None
 loglevel = _settings.log_level.lower()
 logconfig_dict = logging_config(_settings.log_level)
+# Python warnings become JSON log lines (logger py.warnings) instead of raw stderr text.
+logging.captureWarnings(True)

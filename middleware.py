@@ -196,8 +196,10 @@ class RouteAndLimits:
         state = CURRENT.get()
         if state is not None:
             routing = scope.get("extensions", {}).get("connexion_routing", {})
-            state.operation_id = routing.get("operation_id")
-            state.route = self.routes.get(state.operation_id)
+            resolved = routing.get("operation_id")
+            state.route = self.routes.get(resolved)
+            # As the spec names it: the resolver prefixes its module package.
+            state.operation_id = resolved.removeprefix("handlers.") if resolved else None
         if b"%00" in scope.get("query_string", b"") or "\x00" in scope["path"]:
             # No database stores NUL in text, and no id or filter needs one.
             raise DomainError("The URL must not contain NUL characters (%00)")
