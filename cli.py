@@ -1,4 +1,4 @@
-"""The `paydock` command: serve, migrate, demo data, API keys."""
+"""The `paydock` command: serve, migrate, demo data, API keys, purge expired idempotency keys."""
 
 from __future__ import annotations
 
@@ -62,6 +62,14 @@ def cmd_keys(settings: Settings, args) -> int:
     return 0
 
 
+def cmd_purge(settings: Settings, args) -> int:
+    from models import idempotency
+
+    _connect(settings)
+    print(f"deleted {idempotency.purge_expired()} expired idempotency key(s)")
+    return 0
+
+
 def cmd_serve(settings: Settings, args) -> int:
     os.execvp(
         sys.executable,
@@ -77,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("serve", help="run the API under gunicorn (gunicorn.conf.py)")
     sub.add_parser("migrate", help="apply pending schema migrations")
     sub.add_parser("demo", help="create a demo administration with data; print an API key")
+    sub.add_parser("purge", help="delete idempotency keys older than 24 hours")
     keys = sub.add_parser("keys", help="manage API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="create a key (and an administration if none given)")
@@ -91,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"serve": cmd_serve, "migrate": cmd_migrate, "demo": cmd_demo, "keys": cmd_keys}
+COMMANDS = {"serve": cmd_serve, "migrate": cmd_migrate, "demo": cmd_demo, "keys": cmd_keys,
+            "purge": cmd_purge}
 
 
 def main(argv: list[str] | None = None) -> int:
