@@ -8,6 +8,7 @@ changed or deleted through the API.
 from __future__ import annotations
 
 import json
+import uuid
 from contextvars import ContextVar
 
 import peewee
@@ -71,5 +72,5 @@ def list_audit_entries(administration_id, *, limit=100, offset=0, updated_since=
     if action is not None:
         query = query.where(AuditEntry.action.in_(action.split(",")))
     if target_id is not None:
-        query = query.where(AuditEntry.target_id == str(target_id))
+        query = query.where(AuditEntry.target_id == str(uuid.UUID(str(target_id))))
     return paginate(query, AuditEntry, limit=limit, offset=offset, updated_since=updated_since)

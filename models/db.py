@@ -7,6 +7,7 @@ import select
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 from urllib.parse import urlparse
 
 import peewee
@@ -53,7 +54,7 @@ def open_database(url: str, *, timeout: float = 5.0, pool_size: int = 20) -> pee
         # SQLite checkpoint the WAL with an fsync, which cost ~10 ms per write request.
         pooled = path != ":memory:"
         database_class = PooledSqliteDatabase if pooled else peewee.SqliteDatabase
-        extra = {"max_connections": pool_size, "stale_timeout": 300, "timeout": max(timeout, 5.0),
+        extra: dict[str, Any] = {"max_connections": pool_size, "stale_timeout": 300, "timeout": max(timeout, 5.0),
                  "check_same_thread": False} if pooled else {"timeout": max(timeout, 5.0)}
         return database_class(
             path,

@@ -183,6 +183,14 @@ def release(held: Claim) -> None:
 
 
 def purge_expired(now=None) -> int:
-    """Delete keys older than TTL (any administration); returns how many."""
-    now = now or utcnow()
-    return IdempotencyKey.delete().where(IdempotencyKey.created_at < now - TTL).execute()
+    """Delete keys older than TTL in every administration; returns how many.
+
+    One administration at a time, so each delete uses the (administration, created_at) index."""
+    cutoff = (now or utcnow()) - TTL
+    deleted = 0
+    for administration in Administration.select(Administration.id).iterator():
+        deleted += IdempotencyKey.delete().where(
+            IdempotencyKey.administration == administration.id,
+            IdempotencyKey.created_at < cutoff,
+        ).execute()
+    return deleted
