@@ -54,8 +54,9 @@ def open_database(url: str, *, timeout: float = 5.0, pool_size: int = 20) -> pee
         # SQLite checkpoint the WAL with an fsync, which cost ~10 ms per write request.
         pooled = path != ":memory:"
         database_class = PooledSqliteDatabase if pooled else peewee.SqliteDatabase
-        extra: dict[str, Any] = {"max_connections": pool_size, "stale_timeout": 300, "timeout": max(timeout, 5.0),
-                 "check_same_thread": False} if pooled else {"timeout": max(timeout, 5.0)}
+        extra: dict[str, Any] = {"timeout": max(timeout, 5.0)}
+        if pooled:
+            extra.update(max_connections=pool_size, stale_timeout=300, check_same_thread=False)
         return database_class(
             path,
             autoconnect=False,
