@@ -425,7 +425,8 @@ def _integrity_problem(request, exc) -> ConnexionResponse:
 
 
 def _database_down(request, exc) -> ConnexionResponse:
-    log.error("database unavailable: %s", exc.__class__.__name__)
+    log.error("database unavailable", extra={"error": exc.__class__.__name__,
+                                             "reason": str(exc).strip()[:300]})
     return problem_response(503, "Service Unavailable", "The database is unavailable")
 
 
