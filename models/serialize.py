@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
+
+from models.totals import invoice_totals
 
 
 def timestamp(value: datetime | None) -> str | None:
@@ -64,6 +67,96 @@ def api_key(row) -> dict:
         "scopes": row.scope_list,
         "revoked_at": timestamp(row.revoked_at),
         "last_used_at": timestamp(row.last_used_at),
+        **_base(row),
+    }
+
+
+def money(value: Decimal | None) -> Decimal | None:
+    """An amount as it is shown: two decimals, never a negative zero."""
+    return None if value is None else value.quantize(Decimal("0.01")) + 0
+
+
+def plain(value: Decimal | None) -> Decimal | None:
+    """A quantity or VAT rate without padding zeros: 21.00 → 21, 1.5000 → 1.5."""
+    if value is None:
+        return None
+    if value == value.to_integral_value():
+        return value.quantize(Decimal(1)) + 0
+    return value.normalize()
+
+
+INVOICE_CONTACT_FIELDS = ("name", "email", "company_name", "address", "postal_code", "city", "country",
+                          "vat_number", "kvk_number")
+
+
+def invoice_contact(row) -> dict:
+    """The invoice's customer: the frozen copy once issued, the live contact while concept."""
+    if row.status == "concept":
+        source = {f: getattr(row.contact, f) for f in INVOICE_CONTACT_FIELDS}
+    else:
+        source = {f: getattr(row, f"contact_{f}") for f in INVOICE_CONTACT_FIELDS}
+    return {"id": str(row.contact_id), **source}
+
+
+def invoice_line(row) -> dict:
+    return {
+        "id": str(row.id),
+        "position": row.position,
+        "description": row.description,
+        "quantity": plain(row.quantity),
+        "unit_price_incl": money(row.unit_price_incl),
+        "tax_percentage": plain(row.tax_percentage),
+        "product_id": None if row.product_id is None else str(row.product_id),
+        "is_text_line": row.is_text_line,
+        "total_incl": money(row.total_incl),
+        "total_excl": money(row.total_excl),
+        "total_vat": money(row.total_vat),
+    }
+
+
+def invoice(row, lines=None) -> dict:
+    """An invoice or credit note with its lines; `lines` defaults to `row.loaded_lines`."""
+    lines = row.loaded_lines if lines is None else lines
+    totals = invoice_totals(line.amounts() for line in lines if not line.is_text_line)
+    return {
+        "id": str(row.id),
+        "number": row.number,
+        "status": row.status,
+        "is_credit_note": row.is_credit_note,
+        "credit_of": None if row.credit_of_id is None else str(row.credit_of_id),
+        "contact_id": str(row.contact_id),
+        "contact": invoice_contact(row),
+        "invoice_date": day(row.invoice_date),
+        "due_date": day(row.due_date),
+        "currency": row.currency,
+        "reference": row.reference,
+        "note": row.note,
+        "lines": [invoice_line(line) for line in lines],
+        "total_incl": money(row.total_incl),
+        "total_excl": money(row.total_excl),
+        "total_vat": money(row.total_vat),
+        "vat_breakdown": [
+            {"tax_percentage": plain(rate.tax_percentage), "total_incl": money(rate.total_incl),
+             "total_vat": money(rate.total_vat), "total_excl": money(rate.total_excl)}
+            for rate in totals.vat_breakdown
+        ],
+        "amount_paid": money(row.amount_paid),
+        "open_amount": money(row.open_amount),
+        "overdue": row.overdue,
+        **_base(row),
+    }
+
+
+def payment(row) -> dict:
+    return {
+        "id": str(row.id),
+        "invoice_id": str(row.invoice_id),
+        "contact_id": str(row.contact_id),
+        "amount": money(row.amount),
+        "payment_date": day(row.payment_date),
+        "external_method": row.external_method,
+        "external_reference": row.external_reference,
+        "note": row.note,
         **_base(row),
     }
 
