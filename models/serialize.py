@@ -163,3 +163,85 @@ def payment(row) -> dict:
 
 def page(rows: list[dict], total: int, limit: int, offset: int) -> dict:
     return {"data": rows, "total": total, "limit": limit, "offset": offset}
+
+
+# ------------------------------------------------------------------ quotes, subscriptions, portal
+
+def document_contact(row) -> dict:
+    """The customer of a quote or subscription: the contact's current details."""
+    return {"id": str(row.contact_id), **{f: getattr(row.contact, f) for f in INVOICE_CONTACT_FIELDS}}
+
+
+def _amounts(lines) -> dict:
+    """total_incl/excl/vat and vat_breakdown of a document's lines (the invoice totals policy)."""
+    totals = invoice_totals(line.amounts() for line in lines if not line.is_text_line)
+    return {
+        "total_incl": money(totals.total_incl),
+        "total_excl": money(totals.total_excl),
+        "total_vat": money(totals.total_vat),
+        "vat_breakdown": [
+            {"tax_percentage": plain(rate.tax_percentage), "total_incl": money(rate.total_incl),
+             "total_vat": money(rate.total_vat), "total_excl": money(rate.total_excl)}
+            for rate in totals.vat_breakdown
+        ],
+    }
+
+
+def quote(row) -> dict:
+    """A quote with its lines (`row.loaded_lines`); `status` includes the computed `verlopen`."""
+    return {
+        "id": str(row.id),
+        "number": row.number,
+        "status": row.status_shown,
+        "contact_id": str(row.contact_id),
+        "contact": document_contact(row),
+        "quote_date": day(row.quote_date),
+        "valid_until": day(row.valid_until),
+        "currency": row.currency,
+        "reference": row.reference,
+        "note": row.note,
+        "lines": [invoice_line(line) for line in row.loaded_lines],
+        **_amounts(row.loaded_lines),
+        "invoice_id": None if row.invoice_id is None else str(row.invoice_id),
+        **_base(row),
+    }
+
+
+def subscription(row) -> dict:
+    """A subscription with its lines (`row.loaded_lines`); the totals are those of one period."""
+    return {
+        "id": str(row.id),
+        "status": row.status,
+        "contact_id": str(row.contact_id),
+        "contact": document_contact(row),
+        "interval": row.interval,
+        "interval_count": row.interval_count,
+        "start_date": day(row.start_date),
+        "end_date": day(row.end_date),
+        "invoice_status": row.invoice_status,
+        "payment_term_days": row.payment_term_days,
+        "currency": row.currency,
+        "reference": row.reference,
+        "note": row.note,
+        "lines": [invoice_line(line) for line in row.loaded_lines],
+        **_amounts(row.loaded_lines),
+        "next_period_start": day(row.next_period_start),
+        **_base(row),
+    }
+
+
+def client_portal(view) -> dict:
+    """GET /client-portal/{external_id} (models.portal.PortalView)."""
+    return {
+        "contact": contact(view.contact),
+        "summary": {
+            "open_invoice_count": view.open_invoice_count,
+            "open_invoice_amount": money(view.open_invoice_amount),
+            "active_subscriptions": view.active_subscriptions,
+            "balance": money(view.balance),
+        },
+        "invoices": [invoice(row) for row in view.invoices],
+        "quotes": [quote(row) for row in view.quotes],
+        "subscriptions": [subscription(row) for row in view.subscriptions],
+        "recent_payments": [payment(row) for row in view.payments],
+    }

@@ -16,11 +16,12 @@ from models.errors import Conflict, Invalid, NotFound
 
 KEY_PREFIX = "ftj_"
 SCOPES = ("read", "write", "portal", "admin")
-# A scope grants the scopes listed with it: admin can do everything a write key can.
+# A scope grants the scopes listed with it: admin can do everything a write key can, and
+# every key that may read may also read the client portal; a portal key only that.
 IMPLIED_SCOPES = {
-    "admin": {"admin", "write", "read"},
-    "write": {"write", "read"},
-    "read": {"read"},
+    "admin": {"admin", "write", "read", "portal"},
+    "write": {"write", "read", "portal"},
+    "read": {"read", "portal"},
     "portal": {"portal"},
 }
 

@@ -1,0 +1,232 @@
+"""The billing run: one invoice per due period of every active subscription, never two.
+
+`run_billing(today)` walks the `actief` subscriptions whose next period has started
+(`next_period_start <= today`) in batches, one transaction per batch:
+
+1. select the batch (on PostgreSQL `FOR UPDATE SKIP LOCKED`, so concurrent runs share
+   the work instead of queueing), then its lines and contacts with one query each;
+2. claim every due period of the batch with one `INSERT … ON CONFLICT DO NOTHING
+   RETURNING` into subscription_period, whose unique (subscription, period_start)
+   index decides: a period that another run billed first is not returned, so no
+   invoice is made and no number taken for it;
+3. build the claimed periods' invoices and write them and their lines in bulk, with an
+   `invoice.created` event each; issued ones (`invoice_status: verzonden`) are numbered
+   through models.invoices.change_status in (administration, year) order, so that
+   concurrent runs take the number counters in one order and cannot deadlock;
+4. move each subscription's next_index past the periods it just had billed.
+
+A crash or error rolls back the whole batch (claims, invoices, numbers, events), so a
+rerun bills exactly what is still unbilled and invoice numbers stay gapless. Memory is
+bounded by the batch size; the queries per batch are a handful plus one UPDATE per
+subscription and, per invoice, one event INSERT (and one number when issued).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from models import serialize
+from models.contacts import Contact
+from models.db import database, is_postgres, utcnow
+from models.events import record_event
+from models.invoices import Invoice, InvoiceLine, business_today, change_status
+from models.lines import totals_of
+from models.periods import periods_due
+from models.subscriptions import Subscription, SubscriptionLine, SubscriptionPeriod
+
+#: Subscriptions per transaction.
+BATCH_SIZE = 500
+#: Rows per INSERT statement.
+INSERT_CHUNK = 500
+
+DUTCH_MONTHS = ("januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus",
+                "september", "oktober", "november", "december")
+
+
+def dutch_date(day: date) -> str:
+    """`1 januari 2026`."""
+    return f"{day.day} {DUTCH_MONTHS[day.month - 1]} {day.year}"
+
+
+def period_label(start: date, end: date) -> str:
+    """`1 januari 2026 t/m 31 januari 2026`, as it appears on the invoice lines."""
+    return f"{dutch_date(start)} t/m {dutch_date(end)}"
+
+
+@dataclass
+class BillingSummary:
+    """What a billing run did."""
+
+    subscriptions: int = 0      # due subscriptions processed
+    invoices: int = 0           # invoices created
+    periods_skipped: int = 0    # due periods another run had billed already
+    batches: int = 0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class _Claim:
+    subscription: Subscription
+    index: int
+    start: date
+    end: date
+    period_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    invoice_id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+def _due(today: date, administration_id=None):
+    query = Subscription.select().where(Subscription.status == "actief",
+                                        Subscription.next_period_start <= today)
+    if administration_id is not None:
+        query = query.where(Subscription.administration == administration_id)
+    return query
+
+
+def due_count(today: date, administration_id=None) -> int:
+    """How many subscriptions have a period to bill on `today`."""
+    return _due(today, administration_id).count()
+
+
+@contextlib.contextmanager
+def _connected():
+    """Use the caller's connection, or open one for the run (and close it after)."""
+    if database.is_closed():
+        with database.connection_context():
+            yield
+    else:
+        yield
+
+
+def run_billing(today: date | None = None, progress: Callable[[int, int], None] | None = None, *,
+                administration_id=None, batch_size: int = BATCH_SIZE) -> BillingSummary:
+    """Invoice every period due on `today` (default: today in the Netherlands) exactly once.
+
+    `progress(done, total)` is called after each batch with the due subscriptions
+    processed so far and the number due when the run started. Only the database is
+    touched; several runs may go at once."""
+    today = today or business_today()
+    summary = BillingSummary()
+    with _connected():
+        total = due_count(today, administration_id) if progress else 0
+        after = None
+        while True:
+            with database.atomic():
+                batch = _next_batch(today, after, administration_id, batch_size)
+                if batch:
+                    after = (batch[-1].next_period_start, batch[-1].id)
+                    _bill(batch, today, summary)
+            if not batch:
+                return summary
+            summary.batches += 1
+            summary.subscriptions += len(batch)
+            if progress:
+                progress(summary.subscriptions, max(total, summary.subscriptions))
+
+
+def _next_batch(today: date, after, administration_id, batch_size: int) -> list[Subscription]:
+    """The next due subscriptions after `after` (next_period_start, id), locked for this run."""
+    query = _due(today, administration_id).order_by(Subscription.next_period_start, Subscription.id)
+    if after is not None:
+        start, key = after
+        query = query.where((Subscription.next_period_start > start)
+                            | ((Subscription.next_period_start == start) & (Subscription.id > key)))
+    if is_postgres():
+        query = query.for_update(skip_locked=True)
+    return list(query.limit(batch_size))
+
+
+def _bill(batch: list[Subscription], today: date, summary: BillingSummary) -> None:
+    now = utcnow()
+    lines: dict = {sub.id: [] for sub in batch}
+    for line in (SubscriptionLine.select().where(SubscriptionLine.subscription.in_(list(lines)))
+                 .order_by(SubscriptionLine.subscription, SubscriptionLine.position)):
+        lines[line.subscription_id].append(line)
+    contact_ids = list({sub.contact_id for sub in batch})
+    contacts = {c.id: c for c in Contact.select().where(Contact.id.in_(contact_ids))}
+
+    plan = []
+    for sub in batch:
+        due = periods_due(sub.start_date, sub.interval, sub.interval_count, sub.next_index, today,
+                          sub.end_date)
+        plan.extend(_Claim(sub, index, start, end) for index, start, end in due)
+        if due:
+            sub.next_index = due[-1][0] + 1
+
+    claimed = _claim(plan, now)
+    summary.periods_skipped += len(plan) - len(claimed)
+    # One order for taking number counters in every run: (administration, year).
+    claimed.sort(key=lambda c: (str(c.subscription.administration_id), c.start.year, c.start,
+                                str(c.subscription.id)))
+    totals = {sub.id: totals_of(lines[sub.id]) for sub in batch}
+    invoices: list[Invoice] = []
+    for claim in claimed:
+        sub = claim.subscription
+        invoices.append(_invoice(claim, lines[sub.id], totals[sub.id], contacts[sub.contact_id], now))
+        if len(invoices) >= INSERT_CHUNK:
+            _write(invoices, summary)
+            invoices = []
+    _write(invoices, summary)
+
+    for sub in batch:
+        sub.schedule()
+        (Subscription.update(next_index=sub.next_index, next_period_start=sub.next_period_start,
+                             updated_at=now)
+         .where(Subscription.id == sub.id).execute())
+
+
+def _claim(plan: list[_Claim], now) -> list[_Claim]:
+    """Insert the periods; return those this run got (the others were billed already)."""
+    won: set = set()
+    for offset in range(0, len(plan), INSERT_CHUNK):
+        chunk = plan[offset:offset + INSERT_CHUNK]
+        rows = [{"id": c.period_id, "administration": c.subscription.administration_id,
+                 "subscription": c.subscription.id, "period_start": c.start, "period_end": c.end,
+                 "invoice": c.invoice_id, "created_at": now, "updated_at": now} for c in chunk]
+        query = (SubscriptionPeriod.insert_many(rows).on_conflict_ignore()
+                 .returning(SubscriptionPeriod.id))
+        won.update(uuid.UUID(str(row[0])) for row in query.tuples().execute())
+    return [c for c in plan if c.period_id in won]
+
+
+def _invoice(claim: _Claim, lines: list, totals, contact: Contact, now) -> Invoice:
+    """The unsaved invoice of one period, issued (numbered) when the subscription asks for it."""
+    sub = claim.subscription
+    invoice = Invoice(
+        id=claim.invoice_id, administration=sub.administration_id, status="concept", contact=contact,
+        invoice_date=claim.start, due_date=claim.start + timedelta(days=sub.payment_term_days),
+        currency=sub.currency, reference=sub.reference, note=sub.note, is_credit_note=False,
+        amount_paid=Decimal("0.00"), total_incl=totals.total_incl, total_vat=totals.total_vat,
+        total_excl=totals.total_excl, created_at=now, updated_at=now,
+    )
+    label = period_label(claim.start, claim.end)
+    invoice.loaded_lines = [
+        InvoiceLine(
+            id=uuid.uuid4(), administration=sub.administration_id, invoice=invoice.id,
+            position=line.position, is_text_line=line.is_text_line, product=line.product_id,
+            description=line.description if line.is_text_line else f"{line.description} ({label})",
+            quantity=line.quantity, unit_price_incl=line.unit_price_incl,
+            tax_percentage=line.tax_percentage, total_incl=line.total_incl, total_vat=line.total_vat,
+            total_excl=line.total_excl, created_at=now, updated_at=now,
+        )
+        for line in lines
+    ]
+    if sub.invoice_status == "verzonden":
+        change_status(invoice, "verzonden", "request")
+    return invoice
+
+
+def _write(invoices: list[Invoice], summary: BillingSummary) -> None:
+    if not invoices:
+        return
+    Invoice.bulk_create(invoices, batch_size=INSERT_CHUNK)
+    InvoiceLine.bulk_create([line for inv in invoices for line in inv.loaded_lines], batch_size=INSERT_CHUNK)
+    for invoice in invoices:
+        record_event(invoice.administration_id, "invoice.created", serialize.invoice(invoice))
+    summary.invoices += len(invoices)
