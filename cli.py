@@ -1,4 +1,4 @@
-"""The `paydock` command: serve, migrate, demo data, API keys."""
+"""The `paydock` command: serve, migrate, demo data, API keys, the billing run."""
 
 from __future__ import annotations
 
@@ -62,6 +62,45 @@ def cmd_keys(settings: Settings, args) -> int:
     return 0
 
 
+def cmd_bill(settings: Settings, args) -> int:
+    from models.billing import run_billing
+
+    _connect(settings)
+    progress = ProgressBar("billing") if sys.stderr.isatty() else None
+    summary = run_billing(args.date, progress, administration_id=args.administration,
+                          batch_size=args.batch_size)
+    if progress:
+        progress.finish()
+    print(f"billed {summary.invoices} invoice(s) for {summary.subscriptions} subscription(s) "
+          f"in {summary.batches} batch(es); {summary.periods_skipped} period(s) were billed by another run")
+    return 0
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr: `billing [#######.......] 700/1000`."""
+
+    def __init__(self, label: str, width: int = 30) -> None:
+        self.label, self.width = label, width
+
+    def __call__(self, done: int, total: int) -> None:
+        filled = self.width * done // total if total else self.width
+        bar = "#" * filled + "." * (self.width - filled)
+        sys.stderr.write(f"\r{self.label} [{bar}] {done}/{total}")
+        sys.stderr.flush()
+
+    def finish(self) -> None:
+        sys.stderr.write("\n")
+
+
+def _day(value: str):
+    from datetime import date
+
+    try:
+        return date.fromisoformat(value) if len(value) == 10 else date.fromisoformat("")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
 def cmd_serve(settings: Settings, args) -> int:
     os.execvp(
         sys.executable,
@@ -77,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("serve", help="run the API under gunicorn (gunicorn.conf.py)")
     sub.add_parser("migrate", help="apply pending schema migrations")
     sub.add_parser("demo", help="create a demo administration with data; print an API key")
+    bill = sub.add_parser("bill", help="invoice every subscription period that is due (never twice)")
+    bill.add_argument("--date", type=_day, default=None,
+                      help="bill the periods that started on or before this day, YYYY-MM-DD (default today)")
+    bill.add_argument("--administration", default=None, help="only this administration's subscriptions")
+    bill.add_argument("--batch-size", type=int, default=500, help="subscriptions per transaction")
     keys = sub.add_parser("keys", help="manage API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="create a key (and an administration if none given)")
@@ -91,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"serve": cmd_serve, "migrate": cmd_migrate, "demo": cmd_demo, "keys": cmd_keys}
+COMMANDS = {"serve": cmd_serve, "migrate": cmd_migrate, "demo": cmd_demo, "keys": cmd_keys,
+            "bill": cmd_bill}
 
 
 def main(argv: list[str] | None = None) -> int:
