@@ -47,3 +47,24 @@ def next_number(administration_id, kind: str, year: int, prefix: str = "") -> st
     )
     ((sequence,),) = list(query.tuples().execute())
     return format_number(year, sequence, prefix)
+
+
+def next_numbers(administration_id, kind: str, year: int, count: int, prefix: str = "") -> list[str]:
+    """Take the next `count` numbers of a series with one statement (for batch jobs such as
+    the billing run); the same rules as next_number."""
+    assert database.in_transaction(), "numbers are taken in the transaction that issues them"
+    if count < 1:
+        return []
+    now = utcnow()
+    query = (
+        NumberSeries.insert(administration=administration_id, kind=kind, year=year, last_number=count,
+                            created_at=now, updated_at=now)
+        .on_conflict(
+            conflict_target=[NumberSeries.administration, NumberSeries.kind, NumberSeries.year],
+            update={NumberSeries.last_number: NumberSeries.last_number + count,
+                    NumberSeries.updated_at: now},
+        )
+        .returning(NumberSeries.last_number)
+    )
+    ((last,),) = list(query.tuples().execute())
+    return [format_number(year, sequence, prefix) for sequence in range(last - count + 1, last + 1)]

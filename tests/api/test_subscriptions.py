@@ -9,7 +9,7 @@ import pytest
 from models import db
 from models.events import Event
 from models.invoices import business_today
-from models.subscriptions import SUBSCRIPTION_TRANSITIONS, STATUSES, Subscription, SubscriptionLine
+from models.subscriptions import STATUSES, SUBSCRIPTION_TRANSITIONS, Subscription, SubscriptionLine
 from tests.api.sales import events, line, make_contact, make_product, make_subscription
 from tests.querycount import count_queries
 
@@ -46,8 +46,8 @@ def test_create_and_read_a_subscription(tenant):
     assert created.status_code == 201, created.text
     body = created.json()
     assert created.headers["location"] == f"/api/subscriptions/{body['id']}"
-    assert (body["status"], body["interval"], body["interval_count"], body["start_date"], body["end_date"]) == (
-        "actief", "quarter", 1, "2026-01-31", None)
+    assert (body["status"], body["interval"], body["interval_count"]) == ("actief", "quarter", 1)
+    assert (body["start_date"], body["end_date"]) == ("2026-01-31", None)
     assert (body["invoice_status"], body["payment_term_days"], body["currency"]) == ("verzonden", 14, "EUR")
     assert body["next_period_start"] == "2026-01-31"
     assert (body["total_incl"], body["total_vat"], body["total_excl"]) == (125.00, 18.42, 106.58)
@@ -189,6 +189,7 @@ def test_subscription_reads_take_a_fixed_number_of_statements(tenant, lines_per_
     with count_queries() as page:
         assert len(tenant.get("/api/subscriptions?limit=3").json()["data"]) == 3
     with count_queries() as detail:
-        assert len(tenant.get(f"/api/subscriptions/{made[0]['id']}").json()["lines"]) == lines_per_subscription
+        shown = tenant.get(f"/api/subscriptions/{made[0]['id']}").json()
+    assert len(shown["lines"]) == lines_per_subscription
     assert one.count == page.count == 3, page.sql
     assert detail.count == 2, detail.sql
