@@ -29,7 +29,7 @@ def test_partial_full_over_and_refunds(tenant):
         assert response.status_code == 201, response.text
         body = tenant.get(url).json()
         assert (body["status"], body["amount_paid"], body["open_amount"]) == (status, paid, open_amount)
-    assert f'"amount_paid": 0.00' in tenant.get(url).text
+    assert '"amount_paid": 0.00' in tenant.get(url).text
     types = [e["type"] for e in events(tenant, "payment.created", "payment.refunded")]
     assert types == ["payment.created"] * 4 + ["payment.refunded"] * 3
     statuses = [(e["data"]["status"], e.get("previous_status")) for e in events(tenant, "invoice.updated")]
