@@ -39,8 +39,8 @@ CREDIT_NOTE_METHOD = "credit_note"
 
 class Payment(TenantModel):
     administration = peewee.ForeignKeyField(Administration, on_delete="CASCADE")
-    invoice = peewee.ForeignKeyField(Invoice, backref="payments", on_delete="RESTRICT")
-    contact = peewee.ForeignKeyField(Contact, on_delete="RESTRICT")
+    invoice = peewee.ForeignKeyField(Invoice, backref="payments")
+    contact = peewee.ForeignKeyField(Contact)
     amount = MoneyField()
     payment_date = peewee.DateField()
     external_method = peewee.CharField(max_length=50, null=True)
