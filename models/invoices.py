@@ -296,14 +296,16 @@ def parse_statuses(value: str | None) -> list[str] | None:
     return statuses
 
 
-def parse_date(value, field: str, status: int = 422) -> date | None:
-    """A `YYYY-MM-DD` string as a date; anything else is a 422 (or 400 for a query)."""
+def parse_date(value, field: str, *, query: bool = False) -> date | None:
+    """A `YYYY-MM-DD` string as a date; anything else is a 422 (a 400 for a query parameter)."""
     if value is None or isinstance(value, date):
         return value
     try:
-        return date.fromisoformat(value) if len(value) == 10 else date.fromisoformat("")
-    except (TypeError, ValueError):
-        error = Invalid if status == 422 else DomainError
+        if not isinstance(value, str) or len(value) != 10:
+            raise ValueError(value)
+        return date.fromisoformat(value)
+    except ValueError:
+        error = DomainError if query else Invalid
         raise error(f"{field}: not a valid date (YYYY-MM-DD)",
                     errors=[{"field": field, "message": "not a valid date (YYYY-MM-DD)"}]) from None
 
@@ -323,9 +325,9 @@ def list_invoices(administration_id, *, limit=100, offset=0, status=None, contac
                 & (Invoice.total_incl > Invoice.amount_paid))
         query = query.where(late if overdue else ~late)
     if date_from is not None:
-        query = query.where(Invoice.invoice_date >= parse_date(date_from, "date_from", 400))
+        query = query.where(Invoice.invoice_date >= parse_date(date_from, "date_from", query=True))
     if date_to is not None:
-        query = query.where(Invoice.invoice_date <= parse_date(date_to, "date_to", 400))
+        query = query.where(Invoice.invoice_date <= parse_date(date_to, "date_to", query=True))
     if number is not None:
         query = query.where(Invoice.number == number)
     rows, total = paginate(query, Invoice, limit=limit, offset=offset, updated_since=updated_since)
@@ -453,8 +455,7 @@ def update_invoice(administration_id, invoice_id, data: dict) -> Invoice:
     if invoice.issued and frozen:
         raise Conflict(
             f"invoice {invoice.number} is {invoice.status}: {', '.join(frozen)} can change only while "
-            "it is a concept; correct an issued invoice with a credit note",
-            allowed=[],
+            "it is a concept; correct an issued invoice with a credit note"
         )
     target = data.get("status")
     if target is not None:

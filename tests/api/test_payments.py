@@ -44,7 +44,7 @@ def test_a_refund_beyond_what_was_paid_is_409_and_changes_nothing(tenant):
     before = snapshot(tenant)
     response = pay(tenant, invoice["id"], -25.01)
     assert response.status_code == 409, response.text
-    assert "more than was paid" in response.json()["detail"]
+    assert "no more than was paid" in response.json()["detail"]
     assert snapshot(tenant) == before
 
 
