@@ -1,3 +1,5 @@
+import json
+
 from models import invoices, serialize
 
 
@@ -30,5 +32,10 @@ def delete_invoice(caller, id):
 
 
 def credit_invoice(caller, id, body=None):
-    credit = invoices.credit_invoice(caller.administration_id, id, body)
+    # The body is optional. Sent without a Content-Type, Connexion validates it as JSON
+    # but hands it over as bytes.
+    if isinstance(body, bytes | str):
+        body = json.loads(body) if body.strip() else None
+    options = body if isinstance(body, dict) else {}
+    credit = invoices.credit_invoice(caller.administration_id, id, options)
     return serialize.invoice(credit), 201, {"Location": f"/api/invoices/{credit.id}"}

@@ -83,6 +83,7 @@ SNAPSHOT_FIELDS = ("name", "email", "company_name", "address", "postal_code", "c
 
 #: Bounds that keep every amount exact in the database (money as 64-bit cents).
 MAX_LINE_PRICE = Decimal("9999999.99")
+MAX_LINE_QUANTITY = Decimal("999999.9999")
 #: |amount_paid| may not pass this; the API's totals stay far below it.
 MAX_AMOUNT_PAID = Decimal("10000000000000000.00")
 
@@ -97,8 +98,8 @@ class Invoice(TenantModel):
     number = peewee.CharField(max_length=32, null=True)
     status = peewee.CharField(max_length=20, default="concept")
     is_credit_note = peewee.BooleanField(default=False)
-    credit_of = peewee.ForeignKeyField("self", null=True, backref="credit_notes", on_delete="RESTRICT")
-    contact = peewee.ForeignKeyField(Contact, on_delete="RESTRICT")
+    credit_of = peewee.ForeignKeyField("self", null=True, backref="credit_notes")
+    contact = peewee.ForeignKeyField(Contact)
     # The contact as it was when the invoice was issued (null while concept).
     contact_name = peewee.CharField(max_length=200, null=True)
     contact_email = peewee.CharField(max_length=254, null=True)
@@ -118,6 +119,12 @@ class Invoice(TenantModel):
     total_vat = MoneyField(default=0)
     total_excl = MoneyField(default=0)
     amount_paid = MoneyField(default=0)
+
+    # Set by peewee for the foreign keys, and by attach_lines().
+    administration_id: uuid.UUID
+    contact_id: uuid.UUID
+    credit_of_id: uuid.UUID | None
+    loaded_lines: list[InvoiceLine]
 
     class Meta:
         indexes = (
@@ -160,7 +167,11 @@ class InvoiceLine(TenantModel):
     total_vat = MoneyField(null=True)
     total_excl = MoneyField(null=True)
     # On a credit note: the line of the original invoice this line credits.
-    credit_of_line = peewee.ForeignKeyField("self", null=True, on_delete="RESTRICT")
+    credit_of_line = peewee.ForeignKeyField("self", null=True)
+
+    invoice_id: uuid.UUID
+    product_id: uuid.UUID | None
+    credit_of_line_id: uuid.UUID | None
 
     class Meta:
         indexes = (
@@ -285,14 +296,16 @@ def parse_statuses(value: str | None) -> list[str] | None:
     return statuses
 
 
-def parse_date(value, field: str, status: int = 422) -> date | None:
-    """A `YYYY-MM-DD` string as a date; anything else is a 422 (or 400 for a query)."""
+def parse_date(value, field: str, *, query: bool = False) -> date | None:
+    """A `YYYY-MM-DD` string as a date; anything else is a 422 (a 400 for a query parameter)."""
     if value is None or isinstance(value, date):
         return value
     try:
-        return date.fromisoformat(value) if len(value) == 10 else date.fromisoformat("")
-    except (TypeError, ValueError):
-        error = Invalid if status == 422 else DomainError
+        if not isinstance(value, str) or len(value) != 10:
+            raise ValueError(value)
+        return date.fromisoformat(value)
+    except ValueError:
+        error = DomainError if query else Invalid
         raise error(f"{field}: not a valid date (YYYY-MM-DD)",
                     errors=[{"field": field, "message": "not a valid date (YYYY-MM-DD)"}]) from None
 
@@ -312,9 +325,9 @@ def list_invoices(administration_id, *, limit=100, offset=0, status=None, contac
                 & (Invoice.total_incl > Invoice.amount_paid))
         query = query.where(late if overdue else ~late)
     if date_from is not None:
-        query = query.where(Invoice.invoice_date >= parse_date(date_from, "date_from", 400))
+        query = query.where(Invoice.invoice_date >= parse_date(date_from, "date_from", query=True))
     if date_to is not None:
-        query = query.where(Invoice.invoice_date <= parse_date(date_to, "date_to", 400))
+        query = query.where(Invoice.invoice_date <= parse_date(date_to, "date_to", query=True))
     if number is not None:
         query = query.where(Invoice.number == number)
     rows, total = paginate(query, Invoice, limit=limit, offset=offset, updated_since=updated_since)
@@ -323,21 +336,26 @@ def list_invoices(administration_id, *, limit=100, offset=0, status=None, contac
 
 # ------------------------------------------------------------------ lines and totals
 
-def _build_lines(administration_id, raw_lines: list[dict]) -> list[InvoiceLine]:
-    """Lines from the request (unsaved), filled in from their products and with totals."""
+def resolve_lines(administration_id, raw_lines: list[dict]) -> list[dict]:
+    """Request lines made whole: filled in from their products, exact, with their own totals.
+
+    Takes the `lines` of an invoice request; gives one dict per line with position,
+    description, is_text_line, product_id, quantity, unit_price_incl, tax_percentage
+    and total_incl/total_vat/total_excl (None on text lines). Writes nothing; quotes
+    and subscriptions build their lines with it too."""
     wanted = {parse_uuid(raw["product_id"], "product") for raw in raw_lines if raw.get("product_id")}
     products = {p.id: p for p in Product.of(administration_id).where(Product.id.in_(list(wanted)))} \
         if wanted else {}
     lines = []
     for index, raw in enumerate(raw_lines):
         where = f"lines.{index}"
-        line = InvoiceLine(administration=administration_id, position=index + 1,
-                           description=raw.get("description"))
+        line: dict = {"position": index + 1, "description": raw.get("description"), "is_text_line": False,
+                      "product_id": None, "quantity": None, "unit_price_incl": None, "tax_percentage": None,
+                      "total_incl": None, "total_vat": None, "total_excl": None}
         if raw.get("is_text_line"):
-            line.is_text_line = True
-            if not line.description:
+            if not line["description"]:
                 raise Invalid.field(f"{where}.description", "a text line needs a description")
-            lines.append(line)
+            lines.append({**line, "is_text_line": True})
             continue
         product = None
         if raw.get("product_id"):
@@ -345,27 +363,35 @@ def _build_lines(administration_id, raw_lines: list[dict]) -> list[InvoiceLine]:
             if product is None:
                 raise NotFound(f"{where}.product_id: product {raw['product_id']} not found",
                                errors=[{"field": f"{where}.product_id", "message": "product not found"}])
-            line.product = product.id
+            line["product_id"] = product.id
         price = raw.get("unit_price_incl")
         rate = raw.get("tax_percentage")
-        line.description = line.description or (product.name if product else None)
-        line.quantity = to_quantity(raw.get("quantity", 1), f"{where}.quantity")
-        line.unit_price_incl = (to_money(price, f"{where}.unit_price_incl") if price is not None
-                                else product.unit_price_incl if product else None)
-        line.tax_percentage = (to_decimal(rate, f"{where}.tax_percentage") if rate is not None
-                               else product.tax_percentage if product else None)
+        line["description"] = line["description"] or (product.name if product else None)
+        line["quantity"] = to_quantity(raw.get("quantity", 1), f"{where}.quantity")
+        line["unit_price_incl"] = (to_money(price, f"{where}.unit_price_incl") if price is not None
+                                   else product.unit_price_incl if product else None)
+        line["tax_percentage"] = (to_decimal(rate, f"{where}.tax_percentage") if rate is not None
+                                  else product.tax_percentage if product else None)
         for field in ("description", "unit_price_incl", "tax_percentage"):
-            if getattr(line, field) is None:
+            if line[field] is None:
                 raise Invalid.field(f"{where}.{field}", "is required without a product_id")
-        if abs(line.unit_price_incl) > MAX_LINE_PRICE:
+        if abs(line["unit_price_incl"]) > MAX_LINE_PRICE:
             # Only a product's own price can get here; the request schema bounds the rest.
-            raise Conflict(f"{where}: the price of product {product.id if product else ''} is above "
+            raise Conflict(f"{where}: the price of product {line['product_id']} is above "
                            f"{MAX_LINE_PRICE}, the most an invoice line can take")
-        amounts = line_amounts(line.quantity, line.unit_price_incl, line.tax_percentage)
-        line.total_incl, line.total_vat, line.total_excl = (amounts.total_incl, amounts.total_vat,
-                                                            amounts.total_excl)
-        lines.append(line)
+        if abs(line["quantity"]) > MAX_LINE_QUANTITY:
+            raise Invalid.field(f"{where}.quantity", f"must be between -{MAX_LINE_QUANTITY} and "
+                                                     f"{MAX_LINE_QUANTITY}")
+        amounts = line_amounts(line["quantity"], line["unit_price_incl"], line["tax_percentage"])
+        lines.append({**line, "total_incl": amounts.total_incl, "total_vat": amounts.total_vat,
+                      "total_excl": amounts.total_excl})
     return lines
+
+
+def _build_lines(administration_id, raw_lines: list[dict]) -> list[InvoiceLine]:
+    """Unsaved invoice lines for the request's lines."""
+    return [InvoiceLine(administration=administration_id, product=line.pop("product_id"), **line)
+            for line in resolve_lines(administration_id, raw_lines)]
 
 
 def _set_lines(invoice: Invoice, lines: list[InvoiceLine]) -> None:
@@ -374,7 +400,7 @@ def _set_lines(invoice: Invoice, lines: list[InvoiceLine]) -> None:
     invoice.total_incl, invoice.total_vat, invoice.total_excl = (totals.total_incl, totals.total_vat,
                                                                  totals.total_excl)
     for line in lines:
-        line.invoice = invoice.id
+        line.invoice_id = invoice.id
     invoice.loaded_lines = lines
 
 
@@ -429,18 +455,17 @@ def update_invoice(administration_id, invoice_id, data: dict) -> Invoice:
     if invoice.issued and frozen:
         raise Conflict(
             f"invoice {invoice.number} is {invoice.status}: {', '.join(frozen)} can change only while "
-            "it is a concept; correct an issued invoice with a credit note",
-            allowed=[],
+            "it is a concept; correct an issued invoice with a credit note"
         )
     target = data.get("status")
     if target is not None:
         check_transition(invoice, target, "request")
     if "contact_id" in data:
         invoice.contact = Contact.get_owned(administration_id, data["contact_id"])
-    if "invoice_date" in data:
-        invoice.invoice_date = parse_date(data["invoice_date"], "invoice_date")
-    if "due_date" in data:
-        invoice.due_date = parse_date(data["due_date"], "due_date")
+    if data.get("invoice_date") is not None:
+        invoice.invoice_date = parse_date(data["invoice_date"], "invoice_date") or invoice.invoice_date
+    if data.get("due_date") is not None:
+        invoice.due_date = parse_date(data["due_date"], "due_date") or invoice.due_date
     for field in ("reference", "note", "currency"):
         if field in data:
             setattr(invoice, field, data[field])
@@ -561,7 +586,8 @@ def credit_invoice(administration_id, invoice_id, data: dict | None = None) -> I
 # ------------------------------------------------------------------ contacts
 
 def _forbid_deleting_invoiced_contact(contact: Contact) -> None:
-    invoices = Invoice.of(contact.administration_id).where(Invoice.contact == contact.id)
+    administration_id = contact.administration_id  # type: ignore[attr-defined]
+    invoices = Invoice.of(administration_id).where(Invoice.contact == contact.id)
     if invoices.where(Invoice.status != "concept").exists():
         raise Conflict(f"contact {contact.id} has issued invoices and cannot be deleted; "
                        "archive it instead (archived: true)")

@@ -39,8 +39,8 @@ CREDIT_NOTE_METHOD = "credit_note"
 
 class Payment(TenantModel):
     administration = peewee.ForeignKeyField(Administration, on_delete="CASCADE")
-    invoice = peewee.ForeignKeyField(Invoice, backref="payments", on_delete="RESTRICT")
-    contact = peewee.ForeignKeyField(Contact, on_delete="RESTRICT")
+    invoice = peewee.ForeignKeyField(Invoice, backref="payments")
+    contact = peewee.ForeignKeyField(Contact)
     amount = MoneyField()
     payment_date = peewee.DateField()
     external_method = peewee.CharField(max_length=50, null=True)
@@ -84,8 +84,8 @@ def apply_payment(invoice: Invoice, amount: Decimal, *, payment_date, external_m
     paid = paid_on(invoice)
     direction = -1 if invoice.total_incl < 0 else 1
     if paid * direction < 0:
-        raise Conflict(f"a refund of {-amount} is more than was paid on {label} "
-                       f"(amount_paid {invoice.amount_paid})")
+        raise Conflict(f"{amount} would take amount_paid on {label} from {invoice.amount_paid} to {paid}: "
+                       "a refund can return no more than was paid")
     if abs(paid) > MAX_AMOUNT_PAID:
         raise Conflict(f"amount_paid on {label} would pass {MAX_AMOUNT_PAID}")
     invoice.amount_paid = paid
@@ -151,8 +151,8 @@ def list_payments(administration_id, *, limit=100, offset=0, invoice_id=None, co
     if contact_id is not None:
         query = query.where(Payment.contact == parse_uuid(contact_id, "contact"))
     if date_from is not None:
-        query = query.where(Payment.payment_date >= parse_date(date_from, "date_from", 400))
+        query = query.where(Payment.payment_date >= parse_date(date_from, "date_from", query=True))
     if date_to is not None:
-        query = query.where(Payment.payment_date <= parse_date(date_to, "date_to", 400))
+        query = query.where(Payment.payment_date <= parse_date(date_to, "date_to", query=True))
     return paginate(query, Payment, limit=limit, offset=offset, updated_since=updated_since)
 
