@@ -8,19 +8,13 @@ invoiced or a subscription period is billed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import peewee
 
 from models.db import MoneyField, QuantityField, RateField, TenantModel, utcnow
-from models.invoices import _build_lines as build_invoice_lines
+from models.invoices import resolve_lines
 from models.products import Product
 from models.tenancy import Administration
 from models.totals import InvoiceTotals, LineAmounts, invoice_totals
-
-#: Columns a line has whatever document it belongs to.
-LINE_FIELDS = ("position", "description", "is_text_line", "product", "quantity", "unit_price_incl",
-               "tax_percentage", "total_incl", "total_vat", "total_excl")
 
 
 class DocumentLine(TenantModel):
@@ -46,9 +40,8 @@ class DocumentLine(TenantModel):
 
 def build_lines(administration_id, raw_lines: list[dict], model: type[DocumentLine], **owner) -> list:
     """Unsaved `model` lines from request lines, checked and totalled exactly as invoice lines."""
-    return [model(administration=administration_id, **owner,
-                  **{f: getattr(line, f if f != "product" else "product_id") for f in LINE_FIELDS})
-            for line in build_invoice_lines(administration_id, raw_lines)]
+    return [model(administration=administration_id, product=line.pop("product_id"), **owner, **line)
+            for line in resolve_lines(administration_id, raw_lines)]
 
 
 def totals_of(lines) -> InvoiceTotals:
@@ -94,16 +87,15 @@ def attach_lines(documents: list, model: type[DocumentLine], owner_field: str) -
     return documents
 
 
-def as_invoice_lines(lines, describe: Callable[[str], str] | None = None) -> list[dict]:
-    """The lines as `create_invoice` input; `describe` rewrites amount lines' descriptions."""
+def as_invoice_lines(lines) -> list[dict]:
+    """The lines as `create_invoice` request lines (amounts as stored, products kept)."""
     result = []
     for line in lines:
         if line.is_text_line:
             result.append({"is_text_line": True, "description": line.description})
             continue
-        entry = {"description": describe(line.description) if describe else line.description,
-                 "quantity": line.quantity, "unit_price_incl": line.unit_price_incl,
-                 "tax_percentage": line.tax_percentage}
+        entry = {"description": line.description, "quantity": line.quantity,
+                 "unit_price_incl": line.unit_price_incl, "tax_percentage": line.tax_percentage}
         if line.product_id is not None:
             entry["product_id"] = line.product_id
         result.append(entry)

@@ -63,7 +63,7 @@ class Quote(TenantModel):
     number = peewee.CharField(max_length=32, null=True)
     # The stored status; `status_shown` adds the computed `verlopen`.
     status = peewee.CharField(max_length=20, default="concept")
-    contact = peewee.ForeignKeyField(Contact, on_delete="RESTRICT")
+    contact = peewee.ForeignKeyField(Contact)
     quote_date = peewee.DateField()
     valid_until = peewee.DateField()
     currency = peewee.CharField(max_length=3, default="EUR")
@@ -73,7 +73,7 @@ class Quote(TenantModel):
     total_vat = MoneyField(default=0)
     total_excl = MoneyField(default=0)
     # The invoice this quote became; unique, so no two quotes share one.
-    invoice = peewee.ForeignKeyField(Invoice, null=True, on_delete="RESTRICT", backref="+")
+    invoice = peewee.ForeignKeyField(Invoice, null=True, backref="+")
 
     class Meta:
         indexes = (
@@ -193,9 +193,9 @@ def list_quotes(administration_id, *, limit=100, offset=0, status=None, contact_
     if contact_id is not None:
         query = query.where(Quote.contact == parse_uuid(contact_id, "contact"))
     if date_from is not None:
-        query = query.where(Quote.quote_date >= parse_date(date_from, "date_from", 400))
+        query = query.where(Quote.quote_date >= parse_date(date_from, "date_from", query=True))
     if date_to is not None:
-        query = query.where(Quote.quote_date <= parse_date(date_to, "date_to", 400))
+        query = query.where(Quote.quote_date <= parse_date(date_to, "date_to", query=True))
     if number is not None:
         query = query.where(Quote.number == number)
     rows, total = paginate(query, Quote, limit=limit, offset=offset, updated_since=updated_since)

@@ -49,7 +49,7 @@ LAST_DATE = date(2999, 12, 31)
 
 class Subscription(TenantModel):
     administration = peewee.ForeignKeyField(Administration, on_delete="CASCADE", index=False)
-    contact = peewee.ForeignKeyField(Contact, on_delete="RESTRICT")
+    contact = peewee.ForeignKeyField(Contact)
     status = peewee.CharField(max_length=20, default="actief")
     interval = peewee.CharField(max_length=10)
     interval_count = peewee.IntegerField(default=1)
@@ -189,9 +189,9 @@ def list_subscriptions(administration_id, *, limit=100, offset=0, status=None, c
     if contact_id is not None:
         query = query.where(Subscription.contact == parse_uuid(contact_id, "contact"))
     if date_from is not None:
-        query = query.where(Subscription.start_date >= parse_date(date_from, "date_from", 400))
+        query = query.where(Subscription.start_date >= parse_date(date_from, "date_from", query=True))
     if date_to is not None:
-        query = query.where(Subscription.start_date <= parse_date(date_to, "date_to", 400))
+        query = query.where(Subscription.start_date <= parse_date(date_to, "date_to", query=True))
     rows, total = paginate(query, Subscription, limit=limit, offset=offset, updated_since=updated_since)
     return attach_lines(rows, SubscriptionLine, "subscription"), total
 
