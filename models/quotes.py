@@ -22,7 +22,7 @@ import peewee
 from models import serialize
 from models.contacts import DELETE_GUARDS, Contact
 from models.db import MoneyField, TenantModel, database, is_postgres, utcnow
-from models.errors import Conflict, DomainError, Invalid, NotFound
+from models.errors import Conflict, DomainError, NotFound
 from models.events import record_event
 from models.invoices import Invoice, business_today, create_invoice, get_invoice, parse_date, parse_uuid
 from models.lines import DocumentLine, as_invoice_lines, attach_lines, build_lines, set_totals, store_lines
@@ -204,16 +204,11 @@ def list_quotes(administration_id, *, limit=100, offset=0, status=None, contact_
 
 # ------------------------------------------------------------------ changes
 
-def _days_after(day, days: int, field: str):
-    try:
-        return day + timedelta(days=days)
-    except OverflowError:
-        raise Invalid.field(field, "is too far in the future") from None
-
-
 def _check_validity(quote: Quote) -> None:
+    # Each date is valid on its own, so the clash of the two is a 409, not a 422.
     if quote.valid_until < quote.quote_date:
-        raise Invalid.field("valid_until", "must not be before quote_date")
+        raise Conflict(f"valid_until {quote.valid_until} is before quote_date {quote.quote_date}",
+                       errors=[{"field": "valid_until", "message": "must not be before quote_date"}])
 
 
 @database.atomic()
@@ -221,8 +216,8 @@ def create_quote(administration_id, data: dict) -> Quote:
     """POST /quotes: a concept, or a sent quote at once with `status: verzonden`."""
     contact = Contact.get_owned(administration_id, data["contact_id"])
     quote_date = parse_date(data.get("quote_date"), "quote_date") or business_today()
-    valid_until = parse_date(data.get("valid_until"), "valid_until") or _days_after(
-        quote_date, VALIDITY_DAYS, "quote_date")
+    valid_until = parse_date(data.get("valid_until"), "valid_until") or quote_date + timedelta(
+        days=VALIDITY_DAYS)
     quote = Quote(administration=administration_id, status="concept", contact=contact,
                   quote_date=quote_date, valid_until=valid_until, currency=data.get("currency") or "EUR",
                   reference=data.get("reference"), note=data.get("note"))

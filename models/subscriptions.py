@@ -15,8 +15,6 @@ invoiced.
 
 from __future__ import annotations
 
-from datetime import date
-
 import peewee
 
 from models import serialize
@@ -43,8 +41,6 @@ SUBSCRIPTION_TRANSITIONS: dict[str, frozenset[str]] = {
 }
 #: Fields a PATCH may still give once the subscription is cancelled (`status` only as opgezegd).
 CHANGEABLE_WHEN_CANCELLED = ("note", "status")
-#: Subscription dates stay far enough from the end of the calendar to compute periods.
-LAST_DATE = date(2999, 12, 31)
 
 
 class Subscription(TenantModel):
@@ -198,16 +194,11 @@ def list_subscriptions(administration_id, *, limit=100, offset=0, status=None, c
 
 # ------------------------------------------------------------------ changes
 
-def _subscription_date(value, field: str):
-    day = parse_date(value, field)
-    if day is not None and day > LAST_DATE:
-        raise Invalid.field(field, f"must not be after {LAST_DATE.isoformat()}")
-    return day
-
-
 def _check_end(subscription: Subscription) -> None:
+    # Each date is valid on its own, so the clash of the two is a 409, not a 422.
     if subscription.end_date is not None and subscription.end_date < subscription.start_date:
-        raise Invalid.field("end_date", "must not be before start_date")
+        raise Conflict(f"end_date {subscription.end_date} is before start_date {subscription.start_date}",
+                       errors=[{"field": "end_date", "message": "must not be before start_date"}])
 
 
 @database.atomic()
@@ -217,8 +208,8 @@ def create_subscription(administration_id, data: dict) -> Subscription:
     subscription = Subscription(
         administration=administration_id, contact=contact, status="actief",
         interval=data["interval"], interval_count=data.get("interval_count") or 1,
-        start_date=_subscription_date(data["start_date"], "start_date"),
-        end_date=_subscription_date(data.get("end_date"), "end_date"),
+        start_date=parse_date(data["start_date"], "start_date"),
+        end_date=parse_date(data.get("end_date"), "end_date"),
         invoice_status=data.get("invoice_status") or "concept",
         payment_term_days=data.get("payment_term_days", PAYMENT_TERM_DAYS),
         currency=data.get("currency") or "EUR", reference=data.get("reference"), note=data.get("note"),
@@ -249,7 +240,7 @@ def update_subscription(administration_id, subscription_id, data: dict) -> Subsc
             raise Conflict(f"subscription {subscription.id} is opgezegd: {', '.join(frozen)} can no longer "
                            "change", allowed=[])
     if "end_date" in data:
-        subscription.end_date = _subscription_date(data["end_date"], "end_date")
+        subscription.end_date = parse_date(data["end_date"], "end_date")
         _check_end(subscription)
     for field in ("invoice_status", "payment_term_days", "reference", "note"):
         if field in data:
