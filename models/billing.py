@@ -164,7 +164,7 @@ def _bill(batch: list[Subscription], today: date, summary: BillingSummary) -> No
     contact_ids = list({sub.contact_id for sub in batch})
     contacts = {c.id: c for c in Contact.select().where(Contact.id.in_(contact_ids))}
 
-    plan = []
+    plan: list[_Claim] = []
     for sub in batch:
         due = periods_due(sub.start_date, sub.interval, sub.interval_count, sub.next_index, today,
                           sub.end_date)

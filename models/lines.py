@@ -8,6 +8,8 @@ invoiced or a subscription period is billed.
 
 from __future__ import annotations
 
+import uuid
+
 import peewee
 
 from models.db import MoneyField, QuantityField, RateField, TenantModel, utcnow
@@ -33,6 +35,9 @@ class DocumentLine(TenantModel):
     total_incl = MoneyField(null=True)
     total_vat = MoneyField(null=True)
     total_excl = MoneyField(null=True)
+
+    administration_id: uuid.UUID
+    product_id: uuid.UUID | None
 
     def amounts(self) -> LineAmounts:
         return LineAmounts(self.quantity, self.unit_price_incl, self.tax_percentage)

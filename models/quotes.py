@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import operator
+import uuid
 from datetime import timedelta
 
 import peewee
@@ -74,6 +75,12 @@ class Quote(TenantModel):
     total_excl = MoneyField(default=0)
     # The invoice this quote became; unique, so no two quotes share one.
     invoice = peewee.ForeignKeyField(Invoice, null=True, backref="+")
+
+    # Set by peewee for the foreign keys, and by attach_lines().
+    administration_id: uuid.UUID
+    contact_id: uuid.UUID
+    invoice_id: uuid.UUID | None
+    loaded_lines: list[QuoteLine]
 
     class Meta:
         indexes = (
@@ -246,10 +253,10 @@ def update_quote(administration_id, quote_id, data: dict) -> Quote:
                        allowed=[])
     if "contact_id" in data:
         quote.contact = Contact.get_owned(administration_id, data["contact_id"])
-    if "quote_date" in data:
-        quote.quote_date = parse_date(data["quote_date"], "quote_date")
-    if "valid_until" in data:
-        quote.valid_until = parse_date(data["valid_until"], "valid_until")
+    if data.get("quote_date") is not None:
+        quote.quote_date = parse_date(data["quote_date"], "quote_date") or quote.quote_date
+    if data.get("valid_until") is not None:
+        quote.valid_until = parse_date(data["valid_until"], "valid_until") or quote.valid_until
     for field in ("reference", "note", "currency"):
         if field in data:
             setattr(quote, field, data[field])
@@ -319,7 +326,8 @@ def invoice_quote(administration_id, quote_id, data: dict | None = None) -> tupl
 # ------------------------------------------------------------------ contacts
 
 def _forbid_deleting_quoted_contact(contact: Contact) -> None:
-    if Quote.of(contact.administration_id).where(Quote.contact == contact.id).exists():
+    administration_id = contact.administration_id  # type: ignore[attr-defined]
+    if Quote.of(administration_id).where(Quote.contact == contact.id).exists():
         raise Conflict(f"contact {contact.id} has quotes and cannot be deleted; "
                        "archive it instead (archived: true)")
 

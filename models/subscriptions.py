@@ -15,6 +15,8 @@ invoiced.
 
 from __future__ import annotations
 
+import uuid
+
 import peewee
 
 from models import serialize
@@ -63,6 +65,11 @@ class Subscription(TenantModel):
     next_index = peewee.IntegerField(default=0)
     next_period_start = peewee.DateField(null=True)
 
+    # Set by peewee for the foreign keys, and by attach_lines().
+    administration_id: uuid.UUID
+    contact_id: uuid.UUID
+    loaded_lines: list[SubscriptionLine]
+
     class Meta:
         indexes = (
             (("administration", "created_at", "id"), False),
@@ -84,6 +91,8 @@ class Subscription(TenantModel):
 
 class SubscriptionLine(DocumentLine):
     subscription = peewee.ForeignKeyField(Subscription, backref="+", on_delete="CASCADE")
+
+    subscription_id: uuid.UUID
 
     class Meta:
         indexes = ((("administration", "subscription", "position"), False),)
@@ -263,7 +272,8 @@ def update_subscription(administration_id, subscription_id, data: dict) -> Subsc
 # ------------------------------------------------------------------ contacts
 
 def _forbid_deleting_subscribed_contact(contact: Contact) -> None:
-    if Subscription.of(contact.administration_id).where(Subscription.contact == contact.id).exists():
+    administration_id = contact.administration_id  # type: ignore[attr-defined]
+    if Subscription.of(administration_id).where(Subscription.contact == contact.id).exists():
         raise Conflict(f"contact {contact.id} has subscriptions and cannot be deleted; "
                        "archive it instead (archived: true)")
 
