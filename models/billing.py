@@ -1,7 +1,8 @@
 """The billing run: one invoice per due period of every active subscription, never two.
 
-`run_billing(today)` walks the `actief` subscriptions whose next period has started
-(`next_period_start <= today`) in batches, one transaction per batch:
+`run_billing(today)` finds the administrations with an `actief` subscription whose next
+period has started (`next_period_start <= today`) and bills them one administration at
+a time, in batches, one transaction per batch (so a transaction touches one tenant):
 
 1. select the batch (on PostgreSQL `FOR UPDATE SKIP LOCKED`, so concurrent runs share
    the work instead of queueing), then its lines and contacts with one query each;
@@ -11,9 +12,8 @@
    invoice is made and no number taken for it;
 3. build the claimed periods' invoices and write them and their lines in bulk, with an
    `invoice.created` event each; issued ones (`invoice_status: verzonden`) take their
-   numbers as one block per (administration, year) from models.numbering, blocks taken
-   in (administration, year) order so that concurrent runs lock the number counters in
-   one order and cannot deadlock;
+   numbers as one block per year from models.numbering, in year order, so concurrent
+   runs lock the number counters in one order and cannot deadlock;
 4. move every subscription of the batch past the periods it just had billed, with one
    UPDATE.
 
@@ -117,34 +117,46 @@ def _connected():
         yield
 
 
+def administrations_due(today: date) -> list:
+    """The administrations with a subscription period to bill on `today`."""
+    query = (_due(today).select(Subscription.administration).distinct()
+             .order_by(Subscription.administration))
+    return [row.administration_id for row in query]
+
+
 def run_billing(today: date | None = None, progress: Callable[[int, int], None] | None = None, *,
                 administration_id=None, batch_size: int = BATCH_SIZE) -> BillingSummary:
     """Invoice every period due on `today` (default: today in the Netherlands) exactly once.
 
-    `progress(done, total)` is called after each batch with the due subscriptions
-    processed so far and the number due when the run started. Only the database is
-    touched; several runs may go at once."""
+    Works administration by administration (each transaction touches one tenant), in
+    batches of `batch_size` subscriptions. `progress(done, total)` is called after each
+    batch with the due subscriptions processed so far and the number due when the run
+    started. Only the database is touched; several runs may go at once."""
     today = today or business_today()
     summary = BillingSummary()
     with _connected():
         total = due_count(today, administration_id) if progress else 0
-        after = None
-        while True:
-            with database.atomic():
-                batch = _next_batch(today, after, administration_id, batch_size)
-                if batch:
-                    after = (batch[-1].next_period_start, batch[-1].id)
-                    _bill(batch, today, summary)
-            if not batch:
-                return summary
-            summary.batches += 1
-            summary.subscriptions += len(batch)
-            if progress:
-                progress(summary.subscriptions, max(total, summary.subscriptions))
+        tenants = [administration_id] if administration_id is not None else administrations_due(today)
+        for tenant in tenants:
+            after = None
+            while True:
+                with database.atomic():
+                    batch = _next_batch(today, tenant, after, batch_size)
+                    if batch:
+                        after = (batch[-1].next_period_start, batch[-1].id)
+                        _bill(batch, today, summary)
+                if not batch:
+                    break
+                summary.batches += 1
+                summary.subscriptions += len(batch)
+                if progress:
+                    progress(summary.subscriptions, max(total, summary.subscriptions))
+    return summary
 
 
-def _next_batch(today: date, after, administration_id, batch_size: int) -> list[Subscription]:
-    """The next due subscriptions after `after` (next_period_start, id), locked for this run."""
+def _next_batch(today: date, administration_id, after, batch_size: int) -> list[Subscription]:
+    """The administration's next due subscriptions after `after` (next_period_start, id),
+    locked for this run (others' locked ones are skipped: another run has them)."""
     query = _due(today, administration_id).order_by(Subscription.next_period_start, Subscription.id)
     if after is not None:
         start, key = after

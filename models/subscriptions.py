@@ -4,8 +4,8 @@ Period k starts k × interval_count intervals after start_date (models.periods, 
 subscription from 31 January bills on 28/29 February and 31 March). `next_index` is
 the next period to invoice; `next_period_start` is that period's first day while the
 subscription is `actief` and the period starts on or before end_date, and null
-otherwise, so the billing run (models.billing) finds due subscriptions with one
-indexed range query.
+otherwise, so the billing run (models.billing) finds an administration's due
+subscriptions with one indexed range query.
 
 `actief` ⇄ `gepauzeerd` → `opgezegd` (and `actief` → `opgezegd`). Only active
 subscriptions are billed. Resuming moves `next_index` to the first period that starts
@@ -77,9 +77,9 @@ class Subscription(TenantModel):
             (("administration", "contact", "status"), False),
             (("administration", "status"), False),
             (("administration", "start_date"), False),
-            # The billing run's scan crosses administrations by nature: which subscriptions
-            # of any tenant have a period due. Null (paused, cancelled, ended) is not due.
-            (("next_period_start", "id"), False),
+            # The billing run's scan: the due subscriptions of an administration, in order.
+            # Null (paused, cancelled, ended) is never due.
+            (("administration", "next_period_start", "id"), False),
         )
 
     def schedule(self) -> None:
