@@ -242,6 +242,29 @@ def parse_uuid(value, what: str) -> uuid.UUID:
         raise NotFound(f"{what} {value} not found") from None
 
 
+def missing_reference(field: str, what: str, value) -> Conflict:
+    """An id in a request body that names nothing in the administration: a 409 naming the
+    field. Never a 404, which always means the resource in the URL does not exist."""
+    return Conflict(f"{field}: there is no {what} {value} in this administration",
+                    errors=[{"field": field, "message": f"no such {what} in this administration"}])
+
+
+def reference_uuid(value, field: str, what: str) -> uuid.UUID:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError:
+        raise missing_reference(field, what, value) from None
+
+
+def referenced_contact(administration_id, value, field: str = "contact_id") -> Contact:
+    """The administration's contact a request body names, or a 409."""
+    contact = Contact.of(administration_id).where(
+        Contact.id == reference_uuid(value, field, "contact")).first()
+    if contact is None:
+        raise missing_reference(field, "contact", value)
+    return contact
+
+
 def attach_lines(invoices: list[Invoice]) -> list[Invoice]:
     """Load the lines of all `invoices` with one query (`invoice.loaded_lines`)."""
     by_invoice: dict = {inv.id: [] for inv in invoices}
@@ -271,15 +294,19 @@ def get_invoice(administration_id, invoice_id) -> Invoice:
     return attach_lines([invoice])[0]
 
 
-def locked_invoice(administration_id, invoice_id) -> Invoice:
-    """The invoice, locked until the transaction ends (SQLite already serialises writers)."""
+def locked_invoice(administration_id, invoice_id, field: str | None = None) -> Invoice:
+    """The invoice, locked until the transaction ends (SQLite already serialises writers).
+
+    A missing invoice is a 404, or a 409 when `field` says a request body named it."""
     assert database.in_transaction()
-    key = parse_uuid(invoice_id, "invoice")
+    key = reference_uuid(invoice_id, field, "invoice") if field else parse_uuid(invoice_id, "invoice")
     query = Invoice.of(administration_id).where(Invoice.id == key)
     if is_postgres():
         query = query.for_update()
     invoice = query.first()
     if invoice is None:
+        if field:
+            raise missing_reference(field, "invoice", invoice_id)
         raise NotFound(f"invoice {invoice_id} not found")
     return invoice
 
@@ -343,7 +370,8 @@ def resolve_lines(administration_id, raw_lines: list[dict]) -> list[dict]:
     description, is_text_line, product_id, quantity, unit_price_incl, tax_percentage
     and total_incl/total_vat/total_excl (None on text lines). Writes nothing; quotes
     and subscriptions build their lines with it too."""
-    wanted = {parse_uuid(raw["product_id"], "product") for raw in raw_lines if raw.get("product_id")}
+    wanted = {reference_uuid(raw["product_id"], f"lines.{index}.product_id", "product")
+              for index, raw in enumerate(raw_lines) if raw.get("product_id")}
     products = {p.id: p for p in Product.of(administration_id).where(Product.id.in_(list(wanted)))} \
         if wanted else {}
     lines = []
@@ -359,10 +387,9 @@ def resolve_lines(administration_id, raw_lines: list[dict]) -> list[dict]:
             continue
         product = None
         if raw.get("product_id"):
-            product = products.get(parse_uuid(raw["product_id"], "product"))
+            product = products.get(reference_uuid(raw["product_id"], f"{where}.product_id", "product"))
             if product is None:
-                raise NotFound(f"{where}.product_id: product {raw['product_id']} not found",
-                               errors=[{"field": f"{where}.product_id", "message": "product not found"}])
+                raise missing_reference(f"{where}.product_id", "product", raw["product_id"])
             line["product_id"] = product.id
         price = raw.get("unit_price_incl")
         rate = raw.get("tax_percentage")
@@ -424,7 +451,7 @@ def create_invoice(administration_id, data: dict) -> Invoice:
 
     `data` has the request body's shape; quotes and subscription billing create their
     invoices through here too."""
-    contact = Contact.get_owned(administration_id, data["contact_id"])
+    contact = referenced_contact(administration_id, data["contact_id"])
     invoice_date = parse_date(data.get("invoice_date"), "invoice_date") or business_today()
     due_date = parse_date(data.get("due_date"), "due_date") or invoice_date + timedelta(
         days=PAYMENT_TERM_DAYS)
@@ -461,7 +488,7 @@ def update_invoice(administration_id, invoice_id, data: dict) -> Invoice:
     if target is not None:
         check_transition(invoice, target, "request")
     if "contact_id" in data:
-        invoice.contact = Contact.get_owned(administration_id, data["contact_id"])
+        invoice.contact = referenced_contact(administration_id, data["contact_id"])
     if data.get("invoice_date") is not None:
         invoice.invoice_date = parse_date(data["invoice_date"], "invoice_date") or invoice.invoice_date
     if data.get("due_date") is not None:
@@ -528,9 +555,9 @@ def credit_invoice(administration_id, invoice_id, data: dict | None = None) -> I
         by_id = {str(line.id): line for line in lines}
         chosen = []
         for index, line_id in enumerate(data["line_ids"]):
-            line = by_id.get(str(parse_uuid(line_id, "line")))
+            line = by_id.get(str(line_id).lower())
             if line is None:
-                raise NotFound(f"line_ids.{index}: line {line_id} is not on {label}",
+                raise Conflict(f"line_ids.{index}: line {line_id} is not on {label}",
                                errors=[{"field": f"line_ids.{index}",
                                         "message": "not a line of this invoice"}])
             if line.id in credited:

@@ -233,15 +233,24 @@ def test_invalid_invoices_are_422_and_write_nothing(tenant, body_change, field):
     assert snapshot(tenant)["invoices"] == before["invoices"] == []
 
 
-def test_unknown_contact_or_product_is_404_and_writes_nothing(tenant):
+def test_unknown_contact_or_product_in_a_body_is_409_and_writes_nothing(tenant):
+    # 404 always means the resource in the URL does not exist; a body naming nothing is a 409.
     contact_id = make_contact(tenant)
+    concept = make_invoice(tenant, contact_id)
     missing = "6f1c2d3e-4b5a-4c6d-8e9f-0a1b2c3d4e5f"
     before = snapshot(tenant)
-    assert tenant.post("/api/invoices", {"contact_id": missing, "lines": [line()]}).status_code == 404
+    response = tenant.post("/api/invoices", {"contact_id": missing, "lines": [line()]})
+    assert response.status_code == 409
+    assert response.json()["errors"] == [{"field": "contact_id",
+                                          "message": "no such contact in this administration"}]
     response = tenant.post("/api/invoices", {"contact_id": contact_id, "status": "verzonden",
                                              "lines": [line(), {"product_id": missing}]})
-    assert response.status_code == 404
-    assert response.json()["errors"] == [{"field": "lines.1.product_id", "message": "product not found"}]
+    assert response.status_code == 409
+    assert response.json()["errors"] == [{"field": "lines.1.product_id",
+                                          "message": "no such product in this administration"}]
+    url = f"/api/invoices/{concept['id']}"
+    assert tenant.patch(url, {"contact_id": missing}).status_code == 409
+    assert tenant.patch(url, {"status": "verzonden", "lines": [{"product_id": missing}]}).status_code == 409
     assert snapshot(tenant) == before  # not even a number was used up
 
 
@@ -530,7 +539,7 @@ def test_other_tenants_invoices_are_404(tenant, other_tenant):
         assert other_tenant.delete(url).status_code == 404
         assert other_tenant.post(f"{url}/credit", {}).status_code == 404
     payment = {"invoice_id": invoice["id"], "amount": 1.00}
-    assert other_tenant.post("/api/payments", payment).status_code == 404
+    assert other_tenant.post("/api/payments", payment).status_code == 409
     assert other_tenant.get("/api/invoices").json()["total"] == 0
     by_contact = other_tenant.get("/api/invoices", params={"contact_id": invoice["contact_id"]})
     assert by_contact.json()["total"] == 0
@@ -541,14 +550,14 @@ def test_other_tenants_contacts_and_products_are_never_linked(tenant, other_tena
     their_contact = make_contact(other_tenant, name="Hun klant")
     their_product = make_product(other_tenant, name="Hun product")
     mine = make_invoice(tenant)
-    assert tenant.post("/api/invoices", {"contact_id": their_contact, "lines": [line()]}).status_code == 404
+    assert tenant.post("/api/invoices", {"contact_id": their_contact, "lines": [line()]}).status_code == 409
     response = tenant.post("/api/invoices", {"contact_id": make_contact(tenant),
                                              "lines": [{"product_id": their_product}]})
-    assert response.status_code == 404
+    assert response.status_code == 409
     before = snapshot(tenant)
-    assert tenant.patch(f"/api/invoices/{mine['id']}", {"contact_id": their_contact}).status_code == 404
+    assert tenant.patch(f"/api/invoices/{mine['id']}", {"contact_id": their_contact}).status_code == 409
     assert tenant.patch(f"/api/invoices/{mine['id']}",
-                        {"lines": [{"product_id": their_product}]}).status_code == 404
+                        {"lines": [{"product_id": their_product}]}).status_code == 409
     assert snapshot(tenant) == before
     assert other_tenant.get("/api/invoices").json()["total"] == 0
 
