@@ -38,6 +38,7 @@ from starlette.concurrency import run_in_threadpool
 from models import db
 from models.errors import DomainError, Forbidden, Invalid, Unauthorized, Unavailable
 from models.tenancy import KEY_CACHE, Caller, cached_caller, verify_api_key
+from models.webhooks import configure as configure_webhooks
 from settings import Settings
 
 SPEC = pathlib.Path(__file__).with_name("openapi.yaml")
@@ -314,6 +315,7 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
         )
     )
     KEY_CACHE.ttl = settings.api_key_cache_seconds
+    configure_webhooks(settings)
     logging.getLogger("connexion").setLevel(logging.ERROR)
 
     app = AsyncApp(
