@@ -183,12 +183,12 @@ def list_endpoints(administration_id, *, limit=100, offset=0) -> tuple[list[Webh
 
 
 def _deliveries():
-    return WebhookDelivery.select(WebhookDelivery, Event.type).join(Event)
+    return WebhookDelivery.select(WebhookDelivery, Event.id, Event.type).join(Event)
 
 
 def list_deliveries(administration_id, endpoint_id, *, limit=100, offset=0, status=None,
                     event_id=None) -> tuple[list[WebhookDelivery], int]:
-    """An endpoint's delivery log, oldest first."""
+    """An endpoint's delivery log in the order its events happened."""
     endpoint = WebhookEndpoint.get_owned(administration_id, endpoint_id)
     query = _deliveries().where(
         WebhookDelivery.administration == administration_id,
@@ -198,7 +198,12 @@ def list_deliveries(administration_id, endpoint_id, *, limit=100, offset=0, stat
         query = query.where(WebhookDelivery.status.in_(status))
     if event_id is not None:
         query = query.where(WebhookDelivery.event == event_id)
-    return paginate(query, WebhookDelivery, limit=limit, offset=offset)
+    total = query.order_by().count()
+    rows = list(
+        query.order_by(WebhookDelivery.event_xact_id, WebhookDelivery.event_seq, WebhookDelivery.id)
+        .limit(limit).offset(offset)
+    )
+    return rows, total
 
 
 def get_delivery(administration_id, delivery_id) -> WebhookDelivery:

@@ -1,12 +1,13 @@
 """Fan-out: turn outbox events into one delivery per matching webhook endpoint.
 
 The worker does this, not the request that wrote the event, so a write costs one
-event row and nothing more. It is exactly-once: the events are locked
-(`FOR UPDATE SKIP LOCKED` on PostgreSQL, the write lock on SQLite), their deliveries
-inserted and the events marked dispatched in one transaction. If the worker dies
-first, nothing is committed and the next worker dispatches them; UNIQUE(endpoint,
-event) makes a repeated insert a no-op. An endpoint receives the events recorded from
-its creation on, while it is enabled.
+event row and nothing more. It is exactly-once: one worker at a time dispatches (a
+transaction-level advisory lock on PostgreSQL that the others skip, the write lock on
+SQLite), and it inserts the deliveries and marks their events dispatched in one
+transaction. If the worker dies first, nothing is committed and the next one
+dispatches them; UNIQUE(endpoint, event) makes a repeated insert a no-op. Dispatching
+one batch at a time in event order keeps each endpoint's deliveries in that order.
+An endpoint receives the events recorded from its creation on, while it is enabled.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from models.events import Event
 from models.webhooks import WebhookDelivery, WebhookEndpoint
 
 DISPATCH_BATCH = 200
+_DISPATCH_LOCK = 7_201_335  # advisory lock held by the one worker dispatching
 _INSERT_CHUNK = 500
 
 
@@ -27,16 +29,17 @@ def dispatch_events(now: datetime, limit: int = DISPATCH_BATCH) -> int:
     """Create the deliveries of up to `limit` undispatched events, oldest first; returns
     how many events were dispatched."""
     with database.atomic():
-        query = (
+        if is_postgres():
+            locked = database.execute_sql("SELECT pg_try_advisory_xact_lock(%s)", (_DISPATCH_LOCK,))
+            if not locked.fetchone()[0]:
+                return 0  # another worker is dispatching
+        events = list(
             Event.select(Event.id, Event.administration, Event.type, Event.xact_id, Event.seq,
                          Event.created_at)
             .where(Event.dispatched_at.is_null())
             .order_by(Event.xact_id, Event.seq)
             .limit(limit)
         )
-        if is_postgres():
-            query = query.for_update(skip_locked=True)
-        events = list(query)
         if not events:
             return 0
         endpoints = defaultdict(list)

@@ -216,7 +216,7 @@ class DeliveryWorker:
         returns the attempts made."""
         now = self.clock()
         deliveries = list(
-            WebhookDelivery.select(WebhookDelivery, Event.payload)
+            WebhookDelivery.select(WebhookDelivery, Event.id, Event.payload)
             .join(Event)
             .where(
                 WebhookDelivery.administration == endpoint.administration_id,
