@@ -79,6 +79,7 @@ def cmd_worker(settings: Settings, args) -> int:
     from webhooks.worker import DeliveryWorker
 
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is too much
     _connect(settings).close()
     configure(settings)
     worker = DeliveryWorker(settings)

@@ -239,6 +239,7 @@ class DeliveryWorker:
                     break
         finally:
             self._release(endpoint)
+        log.info("made %d delivery attempt(s) to endpoint %s", attempts, endpoint.id)
         return attempts
 
     def send(self, endpoint: WebhookEndpoint, delivery: WebhookDelivery, now: datetime) -> AttemptResult:
