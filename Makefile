@@ -1,4 +1,4 @@
-# PayDock: `make run` starts the API with demo data; `make test` runs every test.
+# PayDock: `make run` starts the API (and webhook worker) with demo data; `make test` runs every test.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -15,10 +15,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The webhook worker runs in the background beside the API and stops when it stops.
 run: $(STAMP)
 	$(BIN)/paydock migrate
 	$(BIN)/paydock demo
-	@echo "PayDock on http://127.0.0.1:8000 (Swagger UI: http://127.0.0.1:8000/api/docs)"
+	@echo "PayDock on http://127.0.0.1:8000 (Swagger UI: http://127.0.0.1:8000/api/docs), webhook worker beside it"
+	@$(BIN)/paydock worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/paydock serve
 
 test: $(STAMP)
