@@ -42,6 +42,7 @@ SEQUENCE = "event_order_seq"  # PostgreSQL sequence behind Event.seq
 
 class Event(TenantModel):
     administration = peewee.ForeignKeyField(Administration, on_delete="CASCADE")
+    administration_id: uuid.UUID
     type = peewee.CharField(max_length=64)
     payload = peewee.TextField()
     xact_id = peewee.BigIntegerField(default=0)
@@ -77,6 +78,7 @@ def record_event(administration_id, event_type: str, data: dict, **extra) -> Eve
         **extra,
     }
     payload = simplejson.dumps(body, use_decimal=True, default=str)
+    order: dict[str, object]
     if is_postgres():
         order = {"xact_id": peewee.fn.txid_current(), "seq": peewee.fn.nextval(SEQUENCE)}
     else:

@@ -7,6 +7,7 @@ the API does with them.
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import peewee
@@ -37,6 +38,7 @@ def configure(settings) -> None:
 
 class WebhookEndpoint(TenantModel):
     administration = peewee.ForeignKeyField(Administration, on_delete="CASCADE")
+    administration_id: uuid.UUID
     url = peewee.CharField(max_length=2000)
     description = peewee.CharField(max_length=500, null=True)
     #: Comma-separated event types; empty means every event.

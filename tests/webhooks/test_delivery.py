@@ -3,7 +3,7 @@ auto-disable, rotation, filters, order, redelivery, and the outbox's transaction
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from standardwebhooks import Webhook
@@ -300,3 +300,20 @@ def test_an_endpoint_only_receives_events_from_its_creation_on(tenant, receiver,
     tenant.post("/api/contacts", {"name": "After BV"})
     run_worker(make_worker())
     assert [r.json["data"]["name"] for r in receiver.requests] == ["After BV"]
+
+
+def test_periodic_jobs_run_on_their_interval(make_worker, clock, monkeypatch):
+    from webhooks import worker as worker_module
+
+    calls = []
+    monkeypatch.setattr(worker_module, "PERIODIC_TASKS", [])
+    worker_module.register_periodic("billing run", 3600, calls.append)
+    worker = make_worker(clock=clock)
+    run_worker(worker)
+    run_worker(worker)
+    clock.advance(minutes=59)
+    run_worker(worker)
+    assert calls == [clock.now - timedelta(minutes=59)]
+    clock.advance(minutes=1)
+    run_worker(worker)
+    assert calls[-1] == clock.now and len(calls) == 2

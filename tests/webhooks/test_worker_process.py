@@ -48,3 +48,22 @@ def test_sigkill_mid_batch_then_restart_delivers_every_event(tenant, settings):
     # At least once: only the request in flight at the kill may come twice.
     assert sum(per_message.values()) - EVENTS <= 1
     assert _statuses(endpoint["id"]) == Counter({"delivered": EVENTS})
+
+
+def test_worker_once_sends_what_is_due_and_exits(tenant, settings):
+    import subprocess
+    import sys
+
+    from tests.server import ROOT
+
+    with Receiver() as receiver:
+        add_endpoint(tenant, receiver.url())
+        tenant.post("/api/contacts", {"name": "Once BV"})
+        env = WorkerProcess(settings.database_url).env
+        done = subprocess.run(
+            [sys.executable, "-c", "import sys, cli; sys.exit(cli.main(['worker', '--once']))"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("worker pass done: ")
+    assert [r.json["data"]["name"] for r in receiver.requests] == ["Once BV"]
