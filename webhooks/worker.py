@@ -131,6 +131,10 @@ class DeliveryWorker:
             except (peewee.OperationalError, peewee.InterfaceError) as exc:
                 log.warning("database unavailable: %s", exc)
                 worked = 0
+            except Exception:
+                # Keep serving the other endpoints; a lease left behind expires by itself.
+                log.exception("worker pass failed")
+                worked = 0
             if not worked:
                 self.stopping.wait(self.poll_interval)
 
