@@ -2,5 +2,5 @@ import observability
 
 
 def get_metrics():
-    body, content_type = observability.exposition()
-    return body.decode("utf-8"), 200, {"Content-Type": content_type}
+    # The classic Prometheus text format; `text/plain` is how every Prometheus version knows it.
+    return observability.exposition().decode("utf-8"), 200, {"Content-Type": "text/plain"}
