@@ -37,6 +37,8 @@ $(CHROMIUM):
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/openapi-spec-validator openapi.yaml
+	test -x node_modules/.bin/redocly || npm ci --no-audit --no-fund
+	REDOCLY_TELEMETRY=off node_modules/.bin/redocly lint openapi.yaml --config redocly.yaml
 
 clean:
-	rm -rf $(VENV) paydock.db paydock.db-wal paydock.db-shm
+	rm -rf $(VENV) node_modules paydock.db paydock.db-wal paydock.db-shm
