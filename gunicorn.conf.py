@@ -18,6 +18,25 @@ keepalive = 5
 # PayDock writes its own structured access log line per request (observability.py).
 accesslog = None
 loglevel = _settings.log_level.lower()
+if _settings.log_json:
+    # gunicorn's and uvicorn's own lines (start, stop, worker exits) as JSON too.
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        }},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json",
+                                "stream": "ext://sys.stderr"}},
+        "loggers": {
+            "gunicorn.error": {"level": _settings.log_level, "handlers": ["stderr"], "propagate": False},
+            "gunicorn.access": {"level": _settings.log_level, "handlers": [], "propagate": False},
+        },
+        # The app adds its own root handler, with request ids (observability.configure_logging).
+        "root": {"level": _settings.log_level, "handlers": []},
+    }
 
 # Prometheus multi-process mode: every worker writes its figures to files in one directory
 # and /metrics combines them. prometheus_client reads the variable when a worker imports it.

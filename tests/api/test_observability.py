@@ -137,3 +137,24 @@ def test_gunicorn_workers_report_through_one_metrics_endpoint(tmp_path):
         samples = scrape(lambda path: httpx.get(server.url + path))
         assert count(samples, "list_contacts", "200") == sent
         assert bucket(samples, "list_contacts", "200", "+Inf") == sent
+
+
+def test_log_lines_are_json_objects_with_the_request_id():
+    import json
+    import logging
+
+    import observability
+
+    observability.configure_logging("INFO", json_logs=True)
+    handler = next(h for h in logging.getLogger().handlers if getattr(h, "_paydock", False))
+    token = observability.REQUEST_ID.set("req-42")
+    try:
+        record = logging.LogRecord("paydock.access", logging.INFO, __file__, 1, "GET %s %s",
+                                   ("/api/contacts", 200), None)
+        record.status = 200
+        handler.filter(record)
+        line = json.loads(handler.format(record))
+    finally:
+        observability.REQUEST_ID.reset(token)
+    assert line["message"] == "GET /api/contacts 200" and line["request_id"] == "req-42"
+    assert line["level"] == "INFO" and line["logger"] == "paydock.access" and line["status"] == 200
