@@ -31,7 +31,8 @@ def invoice_pdf(invoice: dict, seller: dict, preceding: dict | None = None) -> b
 def money(value, currency: str = "EUR") -> str:
     """`€ 1,234.56` (negative: `€ -50.00`); other currencies by their code."""
     symbol = "€" if currency == "EUR" else currency
-    return f"{symbol} {Decimal(value):,.2f}"
+    amount = Decimal(value)
+    return f"{symbol} {abs(amount) if amount == 0 else amount:,.2f}"  # never "€ -0.00"
 
 
 def quantity(value) -> str:

@@ -329,7 +329,8 @@ def _round2(value: Decimal) -> Decimal:
 
 
 def _money(value) -> str:
-    return str(Decimal(value).quantize(CENT))
+    amount = Decimal(value).quantize(CENT)
+    return str(abs(amount) if amount == 0 else amount)  # "0.00", never "-0.00"
 
 
 def _plain(value: Decimal) -> str:

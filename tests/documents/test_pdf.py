@@ -62,6 +62,13 @@ def test_credit_note_names_the_credited_invoice():
     assert "refund € 339.00" in text
 
 
+def test_zero_vat_on_a_credit_note_is_not_minus_zero():
+    original = multi_rate_invoice()
+    text = pdf_text(invoice_pdf(credit_note(original), SELLER, preceding=original))
+    assert "VAT 0% over € -250.00" in text
+    assert "-0.00" not in text
+
+
 def test_long_invoices_continue_on_further_pages():
     from tests.documents.invoices import invoice, line
 
