@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from tqdm import tqdm
 
 from models import contacts, products, tenancy
@@ -38,7 +40,8 @@ def create_demo(progress: bool = False) -> tuple[Administration, str]:
     if administration is None:
         administration = tenancy.create_administration(DEMO_NAME)
         tenancy.update_administration(administration.id, DEMO_SELLER)
-        steps = [(contacts.create_contact, data) for data in DEMO_CONTACTS]
+        steps: list[tuple[Callable[[object, dict], object], dict]] = [
+            (contacts.create_contact, data) for data in DEMO_CONTACTS]
         steps += [(products.create_product, data) for data in DEMO_PRODUCTS]
         # Progress goes to stderr (tqdm's default), so stdout keeps only the key.
         for create, data in tqdm(steps, desc="demo data", unit="row", disable=not progress):

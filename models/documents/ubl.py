@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from lxml import etree
 
@@ -164,8 +165,10 @@ def vat_groups(invoice: dict) -> list[dict]:
 
 def fit_net_amounts(lines: list[dict], rate: Decimal, total_excl: Decimal) -> list[dict]:
     """Each line's VAT-exclusive amount, adjusted so that together they make `total_excl`."""
-    fitted = [{"source": line, "net": _round2(Decimal(line["total_incl"]) * HUNDRED / (HUNDRED + rate))}
-              for line in lines]
+    fitted: list[dict[str, Any]] = [
+        {"source": line, "net": _round2(Decimal(line["total_incl"]) * HUNDRED / (HUNDRED + rate))}
+        for line in lines
+    ]
     if fitted:
         residue = total_excl - sum((item["net"] for item in fitted), Decimal(0))
         largest = max(fitted, key=lambda item: abs(Decimal(item["source"]["total_incl"])))
