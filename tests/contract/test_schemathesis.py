@@ -14,7 +14,7 @@ from app import create_app
 from models import tenancy
 from settings import Settings
 from tests.conftest import bind_test_database
-from tests.server import GunicornServer
+from tests.server import ROOT, GunicornServer
 
 FUZZ_DB = "sqlite:///" + tempfile.mkdtemp(prefix="paydock-fuzz-") + "/fuzz.db"
 APP = create_app(Settings.from_env({}, database_url=FUZZ_DB, validate_responses=True,
@@ -52,7 +52,8 @@ def test_schemathesis_cli_against_gunicorn(tmp_path):
     key = _admin_key(url)
     with GunicornServer(url, workers=2) as server:
         result = subprocess.run(
-            [sys.executable, "-m", "schemathesis.cli", "run", f"{server.url}/api/openapi.json",
+            [sys.executable, "-m", "schemathesis.cli", "--config-file", str(ROOT / "schemathesis.toml"),
+             "run", f"{server.url}/api/openapi.json",
              "-H", f"X-API-Key: {key}", "--checks", "all", "--max-time", "75",
              "--workers", "2", "--generation-database", "none", "--no-color",
              "--request-timeout", "10"],
