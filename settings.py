@@ -42,6 +42,11 @@ class Settings:
     #: Seconds to wait for a database connection or statement before answering 503.
     database_timeout: float = 5.0
     database_pool_size: int = 20
+    #: One JSON object per log line (with the request id); false gives plain text lines.
+    log_json: bool = True
+    #: Directory where gunicorn workers share their Prometheus figures (multi-process mode);
+    #: gunicorn.conf.py sets it; empty for a single process.
+    metrics_dir: str = ""
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -73,5 +78,8 @@ class Settings:
             log_level=env.get("PAYDOCK_LOG_LEVEL", cls.log_level).upper(),
             database_timeout=float(env.get("PAYDOCK_DATABASE_TIMEOUT", cls.database_timeout)),
             database_pool_size=int(env.get("PAYDOCK_DATABASE_POOL_SIZE", cls.database_pool_size)),
+            log_json=_flag(env.get("PAYDOCK_LOG_JSON"), True),
+            # prometheus_client reads this variable itself; it is the standard name.
+            metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR", ""),
         )
         return replace(base, **overrides)

@@ -110,3 +110,23 @@ def event(row) -> dict:
 
 def page(rows: list[dict], total: int, limit: int, offset: int) -> dict:
     return {"data": rows, "total": total, "limit": limit, "offset": offset}
+
+
+def administration(row) -> dict:
+    return {
+        "id": str(row.id),
+        "name": row.name,
+        "address": row.address,
+        "postal_code": row.postal_code,
+        "city": row.city,
+        "country": row.country,
+        "email": row.email,
+        "phone": row.phone,
+        "kvk_number": row.kvk_number,
+        "vat_number": row.vat_number,
+        "iban": row.iban,
+        "bic": row.bic,
+        "payment_term_days": row.payment_term_days,
+        "invoice_number_prefix": row.invoice_number_prefix,
+        **_base(row),
+    }
