@@ -75,10 +75,11 @@ def cmd_worker(settings: Settings, args) -> int:
     import logging
     import signal
 
+    import observability
     from models.webhooks import configure
     from webhooks.worker import DeliveryWorker
 
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    observability.configure_logging(settings.log_level, json_logs=settings.log_json)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is too much
     _connect(settings).close()
     configure(settings)
