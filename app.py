@@ -35,9 +35,11 @@ from connexion.validators import (
 from jsonschema import Draft4Validator, ValidationError, validators
 from starlette.concurrency import run_in_threadpool
 
+import observability
 from models import db
 from models.errors import DomainError, Forbidden, Invalid, Unauthorized, Unavailable
 from models.tenancy import KEY_CACHE, Caller, cached_caller, verify_api_key
+from models.webhooks import configure as configure_webhooks
 from settings import Settings
 
 SPEC = pathlib.Path(__file__).with_name("openapi.yaml")
@@ -81,10 +83,13 @@ class PayDockResolver(RelativeResolver):
             "read" if method in {"get", "head"} else "write"
         )
         public = operation._operation.get("security") == []
-        return Resolution(_wrap(resolution.function, scope, public), resolution.operation_id)
+        # Liveness and metrics must answer while the database is down.
+        uses_database = operation._operation.get("x-uses-database", True)
+        return Resolution(_wrap(resolution.function, scope, public, uses_database),
+                          resolution.operation_id)
 
 
-def _wrap(function, scope: str, public: bool):
+def _wrap(function, scope: str, public: bool, uses_database: bool = True):
     wants_caller = "caller" in inspect.signature(function).parameters
 
     @functools.wraps(function)
@@ -95,6 +100,8 @@ def _wrap(function, scope: str, public: bool):
                 raise Forbidden(f"This operation needs the {scope} scope")
             if wants_caller:
                 kwargs["caller"] = caller
+        if not uses_database:
+            return _as_json(function(*args, **kwargs))
         with db.database.connection_context():
             result = function(*args, **kwargs)
         return _as_json(result)
@@ -314,6 +321,9 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
         )
     )
     KEY_CACHE.ttl = settings.api_key_cache_seconds
+    configure_webhooks(settings)
+    observability.configure_logging(settings.log_level, json_logs=settings.log_json)
+    observability.configure(settings.metrics_dir)
     logging.getLogger("connexion").setLevel(logging.ERROR)
 
     app = AsyncApp(
@@ -329,6 +339,7 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
         swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/docs", spec_path="/openapi.json"),
     )
     app.add_middleware(RootAliases, position=MiddlewarePosition.BEFORE_SWAGGER)
+    app.add_middleware(observability.RequestObserver, position=MiddlewarePosition.BEFORE_EXCEPTION)
     app.add_error_handler(DomainError, _domain_problem)
     app.add_error_handler(ProblemException, _connexion_problem)
     app.add_error_handler(UnicodeDecodeError, _unicode_problem)

@@ -1,4 +1,4 @@
-"""The `paydock` command: serve, migrate, demo data, API keys, the billing run."""
+"""The `paydock` command: serve, worker, migrate, demo data, API keys, the billing run."""
 
 from __future__ import annotations
 
@@ -110,10 +110,43 @@ def cmd_serve(settings: Settings, args) -> int:
     return 0
 
 
+def cmd_worker(settings: Settings, args) -> int:
+    import logging
+    import signal
+
+    import observability
+    from models.webhooks import configure
+    from webhooks.worker import DeliveryWorker
+
+    observability.configure_logging(settings.log_level, json_logs=settings.log_json)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is too much
+    _connect(settings).close()
+    configure(settings)
+    worker = DeliveryWorker(settings)
+    # SIGTERM/SIGINT: finish the attempt in flight, record it, release the lease, exit.
+    signal.signal(signal.SIGTERM, lambda *_: worker.stop())
+    signal.signal(signal.SIGINT, lambda *_: worker.stop())
+    try:
+        if args.once:
+            from models import db
+
+            with db.database.connection_context():
+                work = worker.run_once()
+            print(f"worker pass done: {work} event(s) dispatched and attempt(s) made")
+        else:
+            worker.run()
+    finally:
+        worker.close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="paydock", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the API under gunicorn (gunicorn.conf.py)")
+    worker = sub.add_parser("worker", help="deliver webhooks (and run periodic jobs) until SIGTERM")
+    worker.add_argument("--once", action="store_true",
+                        help="one pass: send everything due now, then exit")
     sub.add_parser("migrate", help="apply pending schema migrations")
     sub.add_parser("demo", help="create a demo administration with data; print an API key")
     bill = sub.add_parser("bill", help="invoice every subscription period that is due (never twice)")
@@ -135,8 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"serve": cmd_serve, "migrate": cmd_migrate, "demo": cmd_demo, "keys": cmd_keys,
-            "bill": cmd_bill}
+COMMANDS = {"serve": cmd_serve, "worker": cmd_worker, "migrate": cmd_migrate, "demo": cmd_demo,
+            "keys": cmd_keys, "bill": cmd_bill}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,7 +30,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import peewee
@@ -40,6 +40,7 @@ from models.contacts import Contact
 from models.db import database, is_postgres, utcnow
 from models.events import record_event
 from models.invoices import (
+    BUSINESS_TIMEZONE,
     NUMBER_SERIES,
     SNAPSHOT_FIELDS,
     Invoice,
@@ -51,6 +52,7 @@ from models.lines import totals_of
 from models.numbering import next_numbers
 from models.periods import periods_due
 from models.subscriptions import Subscription, SubscriptionLine, SubscriptionPeriod
+from models.tenancy import Administration
 
 #: Subscriptions per transaction.
 BATCH_SIZE = 500
@@ -126,12 +128,16 @@ def administrations_due(today: date) -> list:
 
 def run_billing(today: date | None = None, progress: Callable[[int, int], None] | None = None, *,
                 administration_id=None, batch_size: int = BATCH_SIZE) -> BillingSummary:
-    """Invoice every period due on `today` (default: today in the Netherlands) exactly once.
+    """Invoice every period due on `today` (default: today in the Netherlands; a naive UTC
+    datetime counts as its day in the Netherlands) exactly once.
 
     Works administration by administration (each transaction touches one tenant), in
     batches of `batch_size` subscriptions. `progress(done, total)` is called after each
     batch with the due subscriptions processed so far and the number due when the run
     started. Only the database is touched; several runs may go at once."""
+    if isinstance(today, datetime):
+        # The worker's periodic jobs get its clock: a naive UTC instant.
+        today = today.replace(tzinfo=UTC).astimezone(BUSINESS_TIMEZONE).date()
     today = today or business_today()
     summary = BillingSummary()
     with _connected():
@@ -186,10 +192,9 @@ def _bill(batch: list[Subscription], today: date, summary: BillingSummary) -> No
 
     claimed = _claim(plan, now)
     summary.periods_skipped += len(plan) - len(claimed)
-    # One order for taking number counters in every run: (administration, year).
-    claimed.sort(key=lambda c: (str(c.subscription.administration_id), c.start.year, c.start,
-                                str(c.subscription.id)))
-    numbers = _reserve_numbers(claimed)
+    # Numbers follow the periods' order (a batch is one administration's).
+    claimed.sort(key=lambda c: (c.start, str(c.subscription.id)))
+    numbers = _reserve_numbers(claimed, administration_id=batch[0].administration_id)
     totals = {sub.id: totals_of(lines[sub.id]) for sub in batch}
     invoices: list[Invoice] = []
     for claim in claimed:
@@ -207,13 +212,15 @@ def _bill(batch: list[Subscription], today: date, summary: BillingSummary) -> No
     _advance(batch, now)
 
 
-def _reserve_numbers(claimed: list[_Claim]) -> dict:
-    """The invoice numbers the issued invoices need, one block per (administration, year)."""
-    needed = Counter((c.subscription.administration_id, c.start.year) for c in claimed
-                     if c.subscription.invoice_status == "verzonden")
-    ordered = sorted(needed.items(), key=lambda item: (str(item[0][0]), item[0][1]))
-    return {(admin, year): iter(next_numbers(admin, NUMBER_SERIES, year, count))
-            for (admin, year), count in ordered}
+def _reserve_numbers(claimed: list[_Claim], administration_id) -> dict:
+    """The invoice numbers the batch's issued invoices need, one block per year, years in order."""
+    needed = Counter(c.start.year for c in claimed if c.subscription.invoice_status == "verzonden")
+    if not needed:
+        return {}
+    prefix = Administration.get_by_id(administration_id).invoice_number_prefix or ""
+    return {(administration_id, year): iter(next_numbers(administration_id, NUMBER_SERIES, year, count,
+                                                         prefix=prefix))
+            for year, count in sorted(needed.items())}
 
 
 def _issue(invoice: Invoice, contact: Contact, number: str) -> None:

@@ -28,7 +28,8 @@ from models.products import Product
 from models.tenancy import Administration
 from models.totals import LineAmounts, invoice_totals, line_amounts
 
-#: Days between invoice date and due date when a request gives no due_date.
+#: Days between invoice date and due date when neither the request nor the
+#: administration (`payment_term_days`) says otherwise.
 PAYMENT_TERM_DAYS = 30
 #: The calendar the business days of a Dutch administration follow.
 BUSINESS_TIMEZONE = ZoneInfo("Europe/Amsterdam")
@@ -226,7 +227,9 @@ def payment_status(total_incl: Decimal, amount_paid: Decimal) -> str:
 
 def _issue(invoice: Invoice) -> None:
     """Number the invoice and copy the contact onto it (in the issuing transaction)."""
-    invoice.number = next_number(invoice.administration_id, NUMBER_SERIES, invoice.invoice_date.year)
+    prefix = Administration.get_by_id(invoice.administration_id).invoice_number_prefix or ""
+    invoice.number = next_number(invoice.administration_id, NUMBER_SERIES, invoice.invoice_date.year,
+                                 prefix=prefix)
     contact = invoice.contact
     for field in SNAPSHOT_FIELDS:
         setattr(invoice, f"contact_{field}", getattr(contact, field))
@@ -240,6 +243,29 @@ def parse_uuid(value, what: str) -> uuid.UUID:
         return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
     except ValueError:
         raise NotFound(f"{what} {value} not found") from None
+
+
+def missing_reference(field: str, what: str, value) -> Invalid:
+    """An id in a request body that names nothing in the administration: a 422 naming the
+    field. Never a 404, which always means the resource in the URL does not exist."""
+    return Invalid(f"{field}: there is no {what} {value} in this administration",
+                   errors=[{"field": field, "message": f"no such {what} in this administration"}])
+
+
+def reference_uuid(value, field: str, what: str) -> uuid.UUID:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError:
+        raise missing_reference(field, what, value) from None
+
+
+def referenced_contact(administration_id, value, field: str = "contact_id") -> Contact:
+    """The administration's contact a request body names, or a 422."""
+    contact = Contact.of(administration_id).where(
+        Contact.id == reference_uuid(value, field, "contact")).first()
+    if contact is None:
+        raise missing_reference(field, "contact", value)
+    return contact
 
 
 def attach_lines(invoices: list[Invoice]) -> list[Invoice]:
@@ -271,15 +297,19 @@ def get_invoice(administration_id, invoice_id) -> Invoice:
     return attach_lines([invoice])[0]
 
 
-def locked_invoice(administration_id, invoice_id) -> Invoice:
-    """The invoice, locked until the transaction ends (SQLite already serialises writers)."""
+def locked_invoice(administration_id, invoice_id, field: str | None = None) -> Invoice:
+    """The invoice, locked until the transaction ends (SQLite already serialises writers).
+
+    A missing invoice is a 404, or a 422 when `field` says a request body named it."""
     assert database.in_transaction()
-    key = parse_uuid(invoice_id, "invoice")
+    key = reference_uuid(invoice_id, field, "invoice") if field else parse_uuid(invoice_id, "invoice")
     query = Invoice.of(administration_id).where(Invoice.id == key)
     if is_postgres():
         query = query.for_update()
     invoice = query.first()
     if invoice is None:
+        if field:
+            raise missing_reference(field, "invoice", invoice_id)
         raise NotFound(f"invoice {invoice_id} not found")
     return invoice
 
@@ -343,7 +373,8 @@ def resolve_lines(administration_id, raw_lines: list[dict]) -> list[dict]:
     description, is_text_line, product_id, quantity, unit_price_incl, tax_percentage
     and total_incl/total_vat/total_excl (None on text lines). Writes nothing; quotes
     and subscriptions build their lines with it too."""
-    wanted = {parse_uuid(raw["product_id"], "product") for raw in raw_lines if raw.get("product_id")}
+    wanted = {reference_uuid(raw["product_id"], f"lines.{index}.product_id", "product")
+              for index, raw in enumerate(raw_lines) if raw.get("product_id")}
     products = {p.id: p for p in Product.of(administration_id).where(Product.id.in_(list(wanted)))} \
         if wanted else {}
     lines = []
@@ -359,10 +390,9 @@ def resolve_lines(administration_id, raw_lines: list[dict]) -> list[dict]:
             continue
         product = None
         if raw.get("product_id"):
-            product = products.get(parse_uuid(raw["product_id"], "product"))
+            product = products.get(reference_uuid(raw["product_id"], f"{where}.product_id", "product"))
             if product is None:
-                raise NotFound(f"{where}.product_id: product {raw['product_id']} not found",
-                               errors=[{"field": f"{where}.product_id", "message": "product not found"}])
+                raise missing_reference(f"{where}.product_id", "product", raw["product_id"])
             line["product_id"] = product.id
         price = raw.get("unit_price_incl")
         rate = raw.get("tax_percentage")
@@ -377,8 +407,8 @@ def resolve_lines(administration_id, raw_lines: list[dict]) -> list[dict]:
                 raise Invalid.field(f"{where}.{field}", "is required without a product_id")
         if abs(line["unit_price_incl"]) > MAX_LINE_PRICE:
             # Only a product's own price can get here; the request schema bounds the rest.
-            raise Conflict(f"{where}: the price of product {line['product_id']} is above "
-                           f"{MAX_LINE_PRICE}, the most an invoice line can take")
+            raise Invalid.field(f"{where}.unit_price_incl",
+                                f"the product's price is beyond {MAX_LINE_PRICE}, the most a line takes")
         if abs(line["quantity"]) > MAX_LINE_QUANTITY:
             raise Invalid.field(f"{where}.quantity", f"must be between -{MAX_LINE_QUANTITY} and "
                                                      f"{MAX_LINE_QUANTITY}")
@@ -418,16 +448,28 @@ def _store_lines(invoice: Invoice, *, replace: bool = False) -> None:
 
 # ------------------------------------------------------------------ changes
 
+def _check_due_date(invoice_date: date, due_date: date) -> None:
+    if due_date < invoice_date:
+        raise Invalid.field("due_date", f"{due_date} is before the invoice date {invoice_date}")
+
+
+def payment_term_days(administration_id) -> int:
+    """The administration's payment term (days from invoice date to default due date)."""
+    term = Administration.get_by_id(administration_id).payment_term_days
+    return PAYMENT_TERM_DAYS if term is None else term
+
+
 @database.atomic()
 def create_invoice(administration_id, data: dict) -> Invoice:
     """POST /invoices: a concept, or an issued invoice at once with `status: verzonden`.
 
     `data` has the request body's shape; quotes and subscription billing create their
     invoices through here too."""
-    contact = Contact.get_owned(administration_id, data["contact_id"])
+    contact = referenced_contact(administration_id, data["contact_id"])
     invoice_date = parse_date(data.get("invoice_date"), "invoice_date") or business_today()
     due_date = parse_date(data.get("due_date"), "due_date") or invoice_date + timedelta(
-        days=PAYMENT_TERM_DAYS)
+        days=payment_term_days(administration_id))
+    _check_due_date(invoice_date, due_date)
     invoice = Invoice(
         administration=administration_id, status="concept", contact=contact,
         invoice_date=invoice_date, due_date=due_date, currency=data.get("currency") or "EUR",
@@ -461,11 +503,12 @@ def update_invoice(administration_id, invoice_id, data: dict) -> Invoice:
     if target is not None:
         check_transition(invoice, target, "request")
     if "contact_id" in data:
-        invoice.contact = Contact.get_owned(administration_id, data["contact_id"])
+        invoice.contact = referenced_contact(administration_id, data["contact_id"])
     if data.get("invoice_date") is not None:
         invoice.invoice_date = parse_date(data["invoice_date"], "invoice_date") or invoice.invoice_date
     if data.get("due_date") is not None:
         invoice.due_date = parse_date(data["due_date"], "due_date") or invoice.due_date
+    _check_due_date(invoice.invoice_date, invoice.due_date)
     for field in ("reference", "note", "currency"):
         if field in data:
             setattr(invoice, field, data[field])
@@ -528,11 +571,11 @@ def credit_invoice(administration_id, invoice_id, data: dict | None = None) -> I
         by_id = {str(line.id): line for line in lines}
         chosen = []
         for index, line_id in enumerate(data["line_ids"]):
-            line = by_id.get(str(parse_uuid(line_id, "line")))
+            line = by_id.get(str(line_id).lower())
             if line is None:
-                raise NotFound(f"line_ids.{index}: line {line_id} is not on {label}",
-                               errors=[{"field": f"line_ids.{index}",
-                                        "message": "not a line of this invoice"}])
+                raise Invalid(f"line_ids.{index}: line {line_id} is not on {label}",
+                              errors=[{"field": f"line_ids.{index}",
+                                       "message": "not a line of this invoice"}])
             if line.id in credited:
                 raise Conflict(f"line_ids.{index}: line {line_id} of {label} is already credited")
             chosen.append(line)

@@ -100,7 +100,7 @@ def apply_payment(invoice: Invoice, amount: Decimal, *, payment_date, external_m
 @database.atomic()
 def register_payment(administration_id, data: dict) -> Payment:
     """POST /payments: a payment or refund on one of the administration's issued invoices."""
-    invoice = locked_invoice(administration_id, data["invoice_id"])
+    invoice = locked_invoice(administration_id, data["invoice_id"], field="invoice_id")
     previous = invoice.status
     payment = apply_payment(
         invoice, to_money(data["amount"], "amount"),

@@ -23,9 +23,17 @@ import peewee
 from models import serialize
 from models.contacts import DELETE_GUARDS, Contact
 from models.db import MoneyField, TenantModel, database, is_postgres, utcnow
-from models.errors import Conflict, DomainError, NotFound
+from models.errors import Conflict, DomainError, Invalid, NotFound
 from models.events import record_event
-from models.invoices import Invoice, business_today, create_invoice, get_invoice, parse_date, parse_uuid
+from models.invoices import (
+    Invoice,
+    business_today,
+    create_invoice,
+    get_invoice,
+    parse_date,
+    parse_uuid,
+    referenced_contact,
+)
 from models.lines import DocumentLine, as_invoice_lines, attach_lines, build_lines, set_totals, store_lines
 from models.listing import paginate
 from models.numbering import next_number
@@ -212,16 +220,14 @@ def list_quotes(administration_id, *, limit=100, offset=0, status=None, contact_
 # ------------------------------------------------------------------ changes
 
 def _check_validity(quote: Quote) -> None:
-    # Each date is valid on its own, so the clash of the two is a 409, not a 422.
     if quote.valid_until < quote.quote_date:
-        raise Conflict(f"valid_until {quote.valid_until} is before quote_date {quote.quote_date}",
-                       errors=[{"field": "valid_until", "message": "must not be before quote_date"}])
+        raise Invalid.field("valid_until", "must not be before quote_date")
 
 
 @database.atomic()
 def create_quote(administration_id, data: dict) -> Quote:
     """POST /quotes: a concept, or a sent quote at once with `status: verzonden`."""
-    contact = Contact.get_owned(administration_id, data["contact_id"])
+    contact = referenced_contact(administration_id, data["contact_id"])
     quote_date = parse_date(data.get("quote_date"), "quote_date") or business_today()
     valid_until = parse_date(data.get("valid_until"), "valid_until") or quote_date + timedelta(
         days=VALIDITY_DAYS)
@@ -252,7 +258,7 @@ def update_quote(administration_id, quote_id, data: dict) -> Quote:
         raise Conflict(f"{label} is {previous}: valid_until can change only until the customer answers",
                        allowed=[])
     if "contact_id" in data:
-        quote.contact = Contact.get_owned(administration_id, data["contact_id"])
+        quote.contact = referenced_contact(administration_id, data["contact_id"])
     if data.get("quote_date") is not None:
         quote.quote_date = parse_date(data["quote_date"], "quote_date") or quote.quote_date
     if data.get("valid_until") is not None:

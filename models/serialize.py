@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
+import simplejson
+
 from models.totals import invoice_totals
 
 
@@ -69,6 +71,44 @@ def api_key(row) -> dict:
         "last_used_at": timestamp(row.last_used_at),
         **_base(row),
     }
+
+
+def webhook_endpoint(row) -> dict:
+    return {
+        "id": str(row.id),
+        "url": row.url,
+        "description": row.description,
+        "events": row.event_types,
+        "enabled": row.enabled,
+        "disabled_reason": row.disabled_reason,
+        "failing_since": timestamp(row.failing_since),
+        "previous_secret_expires_at": timestamp(row.previous_secret_expires_at),
+        **_base(row),
+    }
+
+
+def webhook_delivery(row) -> dict:
+    return {
+        "id": str(row.id),
+        "endpoint_id": str(row.endpoint_id),
+        "event_id": str(row.event_id),
+        "event_type": row.event.type,
+        "webhook_id": row.webhook_id,
+        "status": row.status,
+        "attempts": row.attempts,
+        "next_attempt_at": timestamp(row.next_attempt_at),
+        "last_attempt_at": timestamp(row.last_attempt_at),
+        "response_status": row.response_status,
+        "response_time_ms": row.response_time_ms,
+        "last_error": row.last_error,
+        "delivered_at": timestamp(row.delivered_at),
+        **_base(row),
+    }
+
+
+def event(row) -> dict:
+    """An event exactly as webhooks deliver it: `{id, type, created_at, data, ...}`."""
+    return simplejson.loads(row.payload, use_decimal=True)
 
 
 def money(value: Decimal | None) -> Decimal | None:
@@ -163,6 +203,26 @@ def payment(row) -> dict:
 
 def page(rows: list[dict], total: int, limit: int, offset: int) -> dict:
     return {"data": rows, "total": total, "limit": limit, "offset": offset}
+
+
+def administration(row) -> dict:
+    return {
+        "id": str(row.id),
+        "name": row.name,
+        "address": row.address,
+        "postal_code": row.postal_code,
+        "city": row.city,
+        "country": row.country,
+        "email": row.email,
+        "phone": row.phone,
+        "kvk_number": row.kvk_number,
+        "vat_number": row.vat_number,
+        "iban": row.iban,
+        "bic": row.bic,
+        "payment_term_days": row.payment_term_days,
+        "invoice_number_prefix": row.invoice_number_prefix,
+        **_base(row),
+    }
 
 
 # ------------------------------------------------------------------ quotes, subscriptions, portal

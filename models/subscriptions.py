@@ -24,7 +24,14 @@ from models.contacts import DELETE_GUARDS, Contact
 from models.db import MoneyField, TenantModel, database, is_postgres, utcnow
 from models.errors import Conflict, DomainError, Invalid, NotFound
 from models.events import record_event
-from models.invoices import Invoice, business_today, parse_date, parse_uuid
+from models.invoices import (
+    Invoice,
+    business_today,
+    parse_date,
+    parse_uuid,
+    payment_term_days,
+    referenced_contact,
+)
 from models.lines import DocumentLine, attach_lines, build_lines, set_totals, store_lines
 from models.listing import paginate
 from models.periods import MONTHS_PER_INTERVAL, first_index_on_or_after, period_start
@@ -33,7 +40,6 @@ from models.tenancy import Administration
 STATUSES = ("actief", "gepauzeerd", "opgezegd")
 INTERVALS = tuple(MONTHS_PER_INTERVAL)
 INVOICE_STATUSES = ("concept", "verzonden")
-PAYMENT_TERM_DAYS = 30
 
 # Every status change a subscription can make; nothing else decides whether it may.
 SUBSCRIPTION_TRANSITIONS: dict[str, frozenset[str]] = {
@@ -54,7 +60,7 @@ class Subscription(TenantModel):
     start_date = peewee.DateField()
     end_date = peewee.DateField(null=True)
     invoice_status = peewee.CharField(max_length=20, default="concept")
-    payment_term_days = peewee.IntegerField(default=PAYMENT_TERM_DAYS)
+    payment_term_days = peewee.IntegerField(default=30)
     currency = peewee.CharField(max_length=3, default="EUR")
     reference = peewee.CharField(max_length=200, null=True)
     note = peewee.TextField(null=True)
@@ -204,23 +210,21 @@ def list_subscriptions(administration_id, *, limit=100, offset=0, status=None, c
 # ------------------------------------------------------------------ changes
 
 def _check_end(subscription: Subscription) -> None:
-    # Each date is valid on its own, so the clash of the two is a 409, not a 422.
     if subscription.end_date is not None and subscription.end_date < subscription.start_date:
-        raise Conflict(f"end_date {subscription.end_date} is before start_date {subscription.start_date}",
-                       errors=[{"field": "end_date", "message": "must not be before start_date"}])
+        raise Invalid.field("end_date", "must not be before start_date")
 
 
 @database.atomic()
 def create_subscription(administration_id, data: dict) -> Subscription:
     """POST /subscriptions: an active subscription, billed from start_date on."""
-    contact = Contact.get_owned(administration_id, data["contact_id"])
+    contact = referenced_contact(administration_id, data["contact_id"])
     subscription = Subscription(
         administration=administration_id, contact=contact, status="actief",
         interval=data["interval"], interval_count=data.get("interval_count") or 1,
         start_date=parse_date(data["start_date"], "start_date"),
         end_date=parse_date(data.get("end_date"), "end_date"),
         invoice_status=data.get("invoice_status") or "concept",
-        payment_term_days=data.get("payment_term_days", PAYMENT_TERM_DAYS),
+        payment_term_days=data.get("payment_term_days", payment_term_days(administration_id)),
         currency=data.get("currency") or "EUR", reference=data.get("reference"), note=data.get("note"),
         next_index=0,
     )

@@ -55,7 +55,7 @@ def bind_test_database(url: str):
 @pytest.fixture(scope="session")
 def settings(database_url) -> Settings:
     return Settings.from_env({}, database_url=database_url, validate_responses=True,
-                             webhook_allow_private=True)
+                             webhook_allow_private=True, webhook_allow_http=True)
 
 
 @pytest.fixture(scope="session")

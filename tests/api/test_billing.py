@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import threading
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -173,6 +173,17 @@ def test_invoices_follow_the_subscription_settings(tenant):
     assert [(i["number"], i["status"], i["due_date"]) for i in made] == [(None, "concept", "2026-03-31")]
 
 
+def test_issued_invoices_carry_the_administrations_number_prefix_and_term(tenant):
+    changed = tenant.patch("/api/administration", {"invoice_number_prefix": "F", "payment_term_days": 10})
+    assert changed.status_code == 200, changed.text
+    subscription = make_subscription(tenant, start_date="2026-01-01", invoice_status="verzonden")
+    assert subscription["payment_term_days"] == 10
+    assert bill(date(2026, 2, 1), tenant).invoices == 2
+    invoices = tenant.get(f"/api/invoices?contact_id={subscription['contact_id']}").json()["data"]
+    assert sorted((i["number"], i["due_date"]) for i in invoices) == [
+        ("F2026-0001", "2026-01-11"), ("F2026-0002", "2026-02-11")]
+
+
 def test_end_date_stops_billing(tenant):
     subscription = make_subscription(tenant, start_date="2026-01-15", end_date="2026-03-15")
     assert bill(date(2026, 12, 31), tenant).invoices == 3
@@ -322,6 +333,15 @@ def test_progress_is_reported_per_batch(tenant):
                    progress=lambda done, total: seen.append((done, total)))
     assert seen == [(2, 5), (4, 5), (5, 5)]
     assert summary.as_dict() == {"subscriptions": 5, "invoices": 5, "periods_skipped": 0, "batches": 3}
+
+
+def test_the_workers_clock_counts_as_its_day_in_the_netherlands(tenant):
+    subscription = make_subscription(tenant, start_date="2026-03-01")
+    # 22:30 UTC on 28 February is 23:30 in Amsterdam: still February, nothing due.
+    assert bill(datetime(2026, 2, 28, 22, 30), tenant).invoices == 0
+    # 23:30 UTC on 28 February is 00:30 on 1 March in Amsterdam: the first period is due.
+    assert bill(datetime(2026, 2, 28, 23, 30), tenant).invoices == 1
+    assert [d for d, _ in billed(tenant, subscription)] == ["2026-03-01"]
 
 
 def test_paydock_bill_command(tenant, settings):

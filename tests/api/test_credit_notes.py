@@ -122,12 +122,12 @@ def test_a_credit_note_cannot_be_credited_or_edited(tenant):
     assert snapshot(tenant) == before
 
 
-def test_lines_of_another_invoice_are_404(tenant):
+def test_lines_of_another_invoice_are_422(tenant):
     invoice = issued_in(tenant, "verzonden")
     other = issued_in(tenant, "verzonden")
     before = snapshot(tenant)
     response = credit(tenant, invoice["id"], {"line_ids": [other["lines"][0]["id"]]})
-    assert response.status_code == 404
+    assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "line_ids.0"
     assert snapshot(tenant) == before
 

@@ -222,6 +222,7 @@ def test_defaults(tenant):
     ({"currency": "euro"}, "currency"),
     ({"contact_id": "not-a-uuid"}, "contact_id"),
     ({"number": "2026-0001"}, "number"),
+    ({"invoice_date": "2026-04-11", "due_date": "2026-04-10"}, "due_date"),
 ])
 def test_invalid_invoices_are_422_and_write_nothing(tenant, body_change, field):
     before = snapshot(tenant)
@@ -233,23 +234,33 @@ def test_invalid_invoices_are_422_and_write_nothing(tenant, body_change, field):
     assert snapshot(tenant)["invoices"] == before["invoices"] == []
 
 
-def test_unknown_contact_or_product_is_404_and_writes_nothing(tenant):
+def test_unknown_contact_or_product_in_a_body_is_422_and_writes_nothing(tenant):
+    # 404 always means the resource in the URL does not exist; a body naming nothing is a 422.
     contact_id = make_contact(tenant)
+    concept = make_invoice(tenant, contact_id)
     missing = "6f1c2d3e-4b5a-4c6d-8e9f-0a1b2c3d4e5f"
     before = snapshot(tenant)
-    assert tenant.post("/api/invoices", {"contact_id": missing, "lines": [line()]}).status_code == 404
+    response = tenant.post("/api/invoices", {"contact_id": missing, "lines": [line()]})
+    assert response.status_code == 422
+    assert response.json()["errors"] == [{"field": "contact_id",
+                                          "message": "no such contact in this administration"}]
     response = tenant.post("/api/invoices", {"contact_id": contact_id, "status": "verzonden",
                                              "lines": [line(), {"product_id": missing}]})
-    assert response.status_code == 404
-    assert response.json()["errors"] == [{"field": "lines.1.product_id", "message": "product not found"}]
+    assert response.status_code == 422
+    assert response.json()["errors"] == [{"field": "lines.1.product_id",
+                                          "message": "no such product in this administration"}]
+    url = f"/api/invoices/{concept['id']}"
+    assert tenant.patch(url, {"contact_id": missing}).status_code == 422
+    assert tenant.patch(url, {"status": "verzonden", "lines": [{"product_id": missing}]}).status_code == 422
     assert snapshot(tenant) == before  # not even a number was used up
 
 
-def test_a_product_priced_beyond_a_line_is_a_conflict(tenant):
+def test_a_product_priced_beyond_a_line_is_422(tenant):
     product_id = make_product(tenant, unit_price_incl=50000000.00)
     response = tenant.post("/api/invoices", {"contact_id": make_contact(tenant),
                                              "lines": [{"product_id": product_id}]})
-    assert response.status_code == 409
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "lines.0.unit_price_incl"
     assert snapshot(tenant)["invoices"] == []
 
 
@@ -530,7 +541,7 @@ def test_other_tenants_invoices_are_404(tenant, other_tenant):
         assert other_tenant.delete(url).status_code == 404
         assert other_tenant.post(f"{url}/credit", {}).status_code == 404
     payment = {"invoice_id": invoice["id"], "amount": 1.00}
-    assert other_tenant.post("/api/payments", payment).status_code == 404
+    assert other_tenant.post("/api/payments", payment).status_code == 422
     assert other_tenant.get("/api/invoices").json()["total"] == 0
     by_contact = other_tenant.get("/api/invoices", params={"contact_id": invoice["contact_id"]})
     assert by_contact.json()["total"] == 0
@@ -541,14 +552,14 @@ def test_other_tenants_contacts_and_products_are_never_linked(tenant, other_tena
     their_contact = make_contact(other_tenant, name="Hun klant")
     their_product = make_product(other_tenant, name="Hun product")
     mine = make_invoice(tenant)
-    assert tenant.post("/api/invoices", {"contact_id": their_contact, "lines": [line()]}).status_code == 404
+    assert tenant.post("/api/invoices", {"contact_id": their_contact, "lines": [line()]}).status_code == 422
     response = tenant.post("/api/invoices", {"contact_id": make_contact(tenant),
                                              "lines": [{"product_id": their_product}]})
-    assert response.status_code == 404
+    assert response.status_code == 422
     before = snapshot(tenant)
-    assert tenant.patch(f"/api/invoices/{mine['id']}", {"contact_id": their_contact}).status_code == 404
+    assert tenant.patch(f"/api/invoices/{mine['id']}", {"contact_id": their_contact}).status_code == 422
     assert tenant.patch(f"/api/invoices/{mine['id']}",
-                        {"lines": [{"product_id": their_product}]}).status_code == 404
+                        {"lines": [{"product_id": their_product}]}).status_code == 422
     assert snapshot(tenant) == before
     assert other_tenant.get("/api/invoices").json()["total"] == 0
 
@@ -584,3 +595,24 @@ def test_deleting_a_product_keeps_the_lines(tenant):
     kept = tenant.get(f"/api/invoices/{invoice['id']}").json()["lines"][0]
     assert (kept["description"], kept["unit_price_incl"], kept["product_id"]) == (
         "Spont POS Licentie", 89.00, None)
+
+
+def test_the_administrations_payment_term_and_number_prefix(tenant):
+    response = tenant.patch("/api/administration", {"payment_term_days": 14, "invoice_number_prefix": "F"})
+    assert response.status_code == 200, response.text
+    invoice = make_invoice(tenant, status="verzonden", invoice_date="2026-04-11")
+    assert (invoice["number"], invoice["due_date"]) == ("F2026-0001", "2026-04-25")
+    assert make_invoice(tenant, status="verzonden", invoice_date="2026-04-12",
+                        due_date="2026-04-12")["due_date"] == "2026-04-12"
+    assert tenant.post(f"/api/invoices/{invoice['id']}/credit", {}).json()["number"] == "F2026-0003"
+
+
+def test_due_date_may_not_come_before_the_invoice_date(tenant):
+    invoice = make_invoice(tenant, status="verzonden", invoice_date="2026-04-11")
+    concept = make_invoice(tenant, invoice_date="2026-04-11", due_date="2026-04-11")
+    assert concept["due_date"] == "2026-04-11"  # due the same day is fine
+    before = snapshot(tenant)
+    response = tenant.patch(f"/api/invoices/{invoice['id']}", {"due_date": "2026-04-10"})
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "due_date"
+    assert tenant.patch(f"/api/invoices/{concept['id']}", {"invoice_date": "2026-04-12"}).status_code == 422
+    assert snapshot(tenant) == before

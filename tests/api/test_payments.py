@@ -143,12 +143,15 @@ def test_payment_list_and_detail_use_a_fixed_number_of_queries(tenant):
     assert measure(f"/api/payments/{first['id']}") == detail == 1
 
 
-def test_other_tenants_payments_and_invoices_are_404(tenant, other_tenant):
+def test_other_tenants_payments_are_404_and_their_invoices_422(tenant, other_tenant):
     invoice = make_invoice(tenant, status="verzonden")
     payment = pay(tenant, invoice["id"], 10.00).json()
     before = snapshot(tenant)
     assert other_tenant.get(f"/api/payments/{payment['id']}").status_code == 404
-    assert pay(other_tenant, invoice["id"], 10.00).status_code == 404
+    response = pay(other_tenant, invoice["id"], 10.00)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "invoice_id"
+    assert pay(tenant, "6f1c2d3e-4b5a-4c6d-8e9f-0a1b2c3d4e5f", 10.00).status_code == 422
     assert other_tenant.get("/api/payments").json()["total"] == 0
     assert other_tenant.get("/api/payments", params={"invoice_id": invoice["id"]}).json()["total"] == 0
     assert snapshot(tenant) == before

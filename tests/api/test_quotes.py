@@ -245,13 +245,13 @@ def test_bad_input_is_a_clear_4xx_and_creates_nothing(tenant, other_tenant):
     before = snapshot(tenant)
     cases = [
         ({"contact_id": contact_id, "quote_date": "2026-04-10", "valid_until": "2026-04-01",
-          "lines": [line()]}, 409),
+          "lines": [line()]}, 422),
         ({"contact_id": contact_id, "lines": [line(price=1.005)]}, 422),
         ({"contact_id": contact_id, "lines": []}, 422),
         ({"contact_id": contact_id, "quote_date": "2026-02-30", "lines": [line()]}, 422),
         ({"contact_id": contact_id, "quote_date": "2100-01-01", "lines": [line()]}, 422),
-        ({"contact_id": foreign_contact, "lines": [line()]}, 404),
-        ({"contact_id": contact_id, "lines": [{"product_id": foreign_product}]}, 404),
+        ({"contact_id": foreign_contact, "lines": [line()]}, 422),
+        ({"contact_id": contact_id, "lines": [{"product_id": foreign_product}]}, 422),
         ({"contact_id": contact_id, "status": "geaccepteerd", "lines": [line()]}, 422),
     ]
     for body, status in cases:

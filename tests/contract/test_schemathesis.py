@@ -14,7 +14,7 @@ from app import create_app
 from models import tenancy
 from settings import Settings
 from tests.conftest import bind_test_database
-from tests.server import GunicornServer
+from tests.server import ROOT, GunicornServer
 
 FUZZ_DB = "sqlite:///" + tempfile.mkdtemp(prefix="paydock-fuzz-") + "/fuzz.db"
 APP = create_app(Settings.from_env({}, database_url=FUZZ_DB, validate_responses=True,
@@ -50,9 +50,12 @@ def test_schemathesis_cli_against_gunicorn(tmp_path):
     """All checks, positive and negative data, stateful phase, against a real server."""
     url = "sqlite:///" + str(tmp_path / "cli.db")
     key = _admin_key(url)
-    with GunicornServer(url, workers=2) as server:
+    # Loopback webhook URLs allowed, so the spec's local example creates endpoints to test.
+    with GunicornServer(url, workers=2, PAYDOCK_WEBHOOK_ALLOW_PRIVATE="true",
+                        PAYDOCK_WEBHOOK_ALLOW_HTTP="true") as server:
         result = subprocess.run(
-            [sys.executable, "-m", "schemathesis.cli", "run", f"{server.url}/api/openapi.json",
+            [sys.executable, "-m", "schemathesis.cli", "--config-file", str(ROOT / "schemathesis.toml"),
+             "run", f"{server.url}/api/openapi.json",
              "-H", f"X-API-Key: {key}", "--checks", "all", "--max-time", "75",
              "--workers", "2", "--generation-database", "none", "--no-color",
              "--request-timeout", "10"],
