@@ -15,7 +15,7 @@ import peewee
 from models import serialize
 from models.contacts import Contact
 from models.db import MoneyField, TenantModel, database, utcnow
-from models.errors import Conflict
+from models.errors import Conflict, Invalid
 from models.events import record_event
 from models.invoices import (
     MAX_AMOUNT_PAID,
@@ -100,10 +100,13 @@ def apply_payment(invoice: Invoice, amount: Decimal, *, payment_date, external_m
 @database.atomic()
 def register_payment(administration_id, data: dict) -> Payment:
     """POST /payments: a payment or refund on one of the administration's issued invoices."""
+    amount = to_money(data["amount"], "amount")
+    if amount == 0:
+        raise Invalid.field("amount", "must not be zero")
     invoice = locked_invoice(administration_id, data["invoice_id"], field="invoice_id")
     previous = invoice.status
     payment = apply_payment(
-        invoice, to_money(data["amount"], "amount"),
+        invoice, amount,
         payment_date=parse_date(data.get("payment_date"), "payment_date") or business_today(),
         external_method=data.get("external_method"), external_reference=data.get("external_reference"),
         note=data.get("note"),

@@ -132,3 +132,54 @@ def test_operation_ids_are_plain_names_with_a_router_controller():
             assert controller.startswith("handlers."), f"{method} {path}: no x-openapi-router-controller"
             seen.append(name)
     assert len(seen) == len(set(seen)), "operationIds must be unique"
+
+
+def test_seed_invoice_and_payment_through_the_generated_client(generated, tmp_path):
+    """The reference's invoice and payment examples, as typed models of the generated client."""
+    from datetime import date
+
+    package, _ = generated
+    load = importlib.import_module
+    models = load(f"{PACKAGE}.models")
+    create_contact = load(f"{PACKAGE}.api.contacts.create_contact")
+    create_product = load(f"{PACKAGE}.api.products.create_product")
+    create_invoice = load(f"{PACKAGE}.api.invoices.create_invoice")
+    get_invoice = load(f"{PACKAGE}.api.invoices.get_invoice")
+    create_payment = load(f"{PACKAGE}.api.payments.create_payment")
+
+    url = "sqlite:///" + str(tmp_path / "client.db")
+    database = bind_test_database(url)
+    with database.connection_context():
+        administration = tenancy.create_administration("Client BV")
+        _, key = tenancy.create_api_key(administration.id, "client", ["read", "write"])
+
+    with GunicornServer(url, workers=1) as server, package.AuthenticatedClient(
+            base_url=server.url + "/api", token=key, prefix="", auth_header_name="X-API-Key",
+            raise_on_unexpected_status=True) as client:
+        contact = create_contact.sync(client=client, body=models.ContactInput(name="Acme BV"))
+        product = create_product.sync(client=client, body=models.ProductInput(
+            name="Spont POS Licentie", unit_price_incl=89.00, tax_percentage=21))
+        invoice = create_invoice.sync(client=client, body=models.InvoiceInput(
+            contact_id=contact.id, status=models.InvoiceInputStatus.VERZONDEN,
+            invoice_date=date(2026, 4, 11), due_date=date(2026, 5, 11), lines=[
+                models.InvoicePricedLineInput(description="Spont POS Licentie", quantity=1,
+                                              unit_price_incl=89.00, tax_percentage=21,
+                                              product_id=product.id),
+                models.InvoicePricedLineInput(description="Installatie", quantity=2, unit_price_incl=125.00,
+                                              tax_percentage=21),
+                models.InvoiceTextLineInput(is_text_line=True,
+                                            description="Notitie: Levering binnen 5 werkdagen"),
+            ]))
+        assert isinstance(invoice, models.Invoice), invoice
+        assert [Decimal(str(x)) for x in (invoice.total_incl, invoice.total_vat, invoice.total_excl)] == [
+            Decimal("339.00"), Decimal("58.83"), Decimal("280.17")]
+        assert invoice.number == "2026-0001" and invoice.lines[2].is_text_line is True
+
+        payment = create_payment.sync(client=client, body=models.PaymentInput(
+            invoice_id=invoice.id, amount=339.00, payment_date=date(2026, 4, 11),
+            external_method="bank_transfer", external_reference="TXN-12345",
+            note="Betaling ontvangen via extern systeem"))
+        assert isinstance(payment, models.Payment), payment
+        paid = get_invoice.sync(id=invoice.id, client=client)
+        assert paid.status == models.InvoiceStatus.BETAALD
+        assert (Decimal(str(paid.amount_paid)), Decimal(str(paid.open_amount))) == (Decimal("339.00"), 0)
