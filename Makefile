@@ -1,8 +1,9 @@
-# PayDock: `make run` starts the API with demo data; `make test` runs every test.
+# PayDock: `make run` starts the API (and webhook worker) with demo data; `make test` runs every test.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+CHROMIUM := /usr/bin/chromium
 export PAYDOCK_DATABASE_URL ?= sqlite:///paydock.db
 
 .PHONY: install run test lint bench bench-quick clean
@@ -15,18 +16,32 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The webhook worker runs in the background beside the API and stops when it stops.
 run: $(STAMP)
 	$(BIN)/paydock migrate
 	$(BIN)/paydock demo
-	@echo "PayDock on http://127.0.0.1:8000 (Swagger UI: http://127.0.0.1:8000/api/docs)"
+	@echo "PayDock on http://127.0.0.1:8000 (Swagger UI: http://127.0.0.1:8000/api/docs), webhook worker beside it"
+	@$(BIN)/paydock worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/paydock serve
 
-test: $(STAMP)
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -p no:cacheprovider
+
+# The Swagger UI browser test drives Debian's Chromium; install it when missing (as root).
+# Without it that test skips with the reason, except in CI (CI=true), where it fails.
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing chromium for the browser test"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	        || echo "could not install chromium: the browser test will skip (fail in CI)"; \
+	else echo "no $(CHROMIUM): run 'sudo apt-get install chromium' for the browser test"; fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/openapi-spec-validator openapi.yaml
+	test -x node_modules/.bin/redocly || npm ci --no-audit --no-fund
+	REDOCLY_TELEMETRY=off node_modules/.bin/redocly lint openapi.yaml --config redocly.yaml
 
 clean:
-	rm -rf $(VENV) paydock.db paydock.db-wal paydock.db-shm
+	rm -rf $(VENV) node_modules paydock.db paydock.db-wal paydock.db-shm

@@ -38,10 +38,13 @@ from connexion.validators import (
 from jsonschema import Draft4Validator, ValidationError, validators
 from starlette.concurrency import run_in_threadpool
 
+import jsonlog
 import middleware
+import observability
 from models import db, idempotency, ratelimit
 from models.errors import DomainError, Forbidden, Invalid, TooManyRequests, Unauthorized, Unavailable
 from models.tenancy import KEY_CACHE, Caller, cached_caller, verify_api_key
+from models.webhooks import configure as configure_webhooks
 from settings import Settings
 
 SPEC = pathlib.Path(__file__).with_name("openapi.yaml")
@@ -94,17 +97,22 @@ class PayDockResolver(RelativeResolver):
         )
         public = operation._operation.get("security") == []
         secret_fields = tuple(operation._operation.get("x-secret-fields", ()))
+        # Liveness and metrics must answer while the database is down (public operations only:
+        # a keyed one needs the database for its key and its rate limit).
+        uses_database = operation._operation.get("x-uses-database", True) or not public
         wrapped = _wrap(resolution.function, scope, public, self.settings, method == "post",
-                        secret_fields)
+                        secret_fields, uses_database)
         return Resolution(wrapped, resolution.operation_id)
 
 
 def _wrap(function, scope: str, public: bool, settings: Settings, is_post: bool,
-          secret_fields: tuple[str, ...] = ()):
+          secret_fields: tuple[str, ...] = (), uses_database: bool = True):
     wants_caller = "caller" in inspect.signature(function).parameters
 
     @functools.wraps(function)
     def handler(*args, **kwargs):
+        if not uses_database:
+            return _as_json(function(*args, **kwargs))
         with db.database.connection_context():
             if public:
                 return _as_json(function(*args, **kwargs))
@@ -483,7 +491,6 @@ def _routes(spec: dict, base: str = "/api") -> dict[str, str]:
         for method, operation in item.items():
             if method in HTTP_METHODS and "operationId" in operation:
                 routes[operation["operationId"]] = base + template
-                routes["handlers." + operation["operationId"]] = base + template
     return routes
 
 
@@ -518,7 +525,9 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
         )
     )
     KEY_CACHE.ttl = settings.api_key_cache_seconds
-    logging.getLogger("connexion").setLevel(logging.ERROR)
+    configure_webhooks(settings)
+    jsonlog.configure_logging(settings.log_level, json_logs=settings.log_json)
+    observability.configure(settings.metrics_dir)
 
     app = AsyncApp(
         __name__,

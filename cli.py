@@ -1,4 +1,4 @@
-"""The `paydock` command: serve, migrate, demo data, API keys, purge expired idempotency keys."""
+"""The `paydock` command: serve, worker, migrate, demo data, API keys, the billing run, purge."""
 
 from __future__ import annotations
 
@@ -70,6 +70,45 @@ def cmd_purge(settings: Settings, args) -> int:
     return 0
 
 
+def cmd_bill(settings: Settings, args) -> int:
+    from models.billing import run_billing
+
+    _connect(settings)
+    progress = ProgressBar("billing") if sys.stderr.isatty() else None
+    summary = run_billing(args.date, progress, administration_id=args.administration,
+                          batch_size=args.batch_size)
+    if progress:
+        progress.finish()
+    print(f"billed {summary.invoices} invoice(s) for {summary.subscriptions} subscription(s) "
+          f"in {summary.batches} batch(es); {summary.periods_skipped} period(s) were billed by another run")
+    return 0
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr: `billing [#######.......] 700/1000`."""
+
+    def __init__(self, label: str, width: int = 30) -> None:
+        self.label, self.width = label, width
+
+    def __call__(self, done: int, total: int) -> None:
+        filled = self.width * done // total if total else self.width
+        bar = "#" * filled + "." * (self.width - filled)
+        sys.stderr.write(f"\r{self.label} [{bar}] {done}/{total}")
+        sys.stderr.flush()
+
+    def finish(self) -> None:
+        sys.stderr.write("\n")
+
+
+def _day(value: str):
+    from datetime import date
+
+    try:
+        return date.fromisoformat(value) if len(value) == 10 else date.fromisoformat("")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
 def cmd_serve(settings: Settings, args) -> int:
     os.execvp(
         sys.executable,
@@ -79,12 +118,50 @@ def cmd_serve(settings: Settings, args) -> int:
     return 0
 
 
+def cmd_worker(settings: Settings, args) -> int:
+    import logging
+    import signal
+
+    import jsonlog
+    from models.webhooks import configure
+    from webhooks.worker import DeliveryWorker
+
+    jsonlog.configure_logging(settings.log_level, json_logs=settings.log_json)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is too much
+    _connect(settings).close()
+    configure(settings)
+    worker = DeliveryWorker(settings)
+    # SIGTERM/SIGINT: finish the attempt in flight, record it, release the lease, exit.
+    signal.signal(signal.SIGTERM, lambda *_: worker.stop())
+    signal.signal(signal.SIGINT, lambda *_: worker.stop())
+    try:
+        if args.once:
+            from models import db
+
+            with db.database.connection_context():
+                work = worker.run_once()
+            print(f"worker pass done: {work} event(s) dispatched and attempt(s) made")
+        else:
+            worker.run()
+    finally:
+        worker.close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="paydock", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the API under gunicorn (gunicorn.conf.py)")
+    worker = sub.add_parser("worker", help="deliver webhooks (and run periodic jobs) until SIGTERM")
+    worker.add_argument("--once", action="store_true",
+                        help="one pass: send everything due now, then exit")
     sub.add_parser("migrate", help="apply pending schema migrations")
     sub.add_parser("demo", help="create a demo administration with data; print an API key")
+    bill = sub.add_parser("bill", help="invoice every subscription period that is due (never twice)")
+    bill.add_argument("--date", type=_day, default=None,
+                      help="bill the periods that started on or before this day, YYYY-MM-DD (default today)")
+    bill.add_argument("--administration", default=None, help="only this administration's subscriptions")
+    bill.add_argument("--batch-size", type=int, default=500, help="subscriptions per transaction")
     sub.add_parser("purge", help="delete idempotency keys older than 24 hours")
     keys = sub.add_parser("keys", help="manage API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
@@ -100,8 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"serve": cmd_serve, "migrate": cmd_migrate, "demo": cmd_demo, "keys": cmd_keys,
-            "purge": cmd_purge}
+COMMANDS = {"serve": cmd_serve, "worker": cmd_worker, "migrate": cmd_migrate, "demo": cmd_demo,
+            "keys": cmd_keys, "bill": cmd_bill, "purge": cmd_purge}
 
 
 def main(argv: list[str] | None = None) -> int:

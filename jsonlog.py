@@ -1,17 +1,22 @@
-"""Structured logs: one JSON object per line, from the standard logging module.
+"""PayDock's one logging setup: one JSON object per line on stderr, with the request id.
 
-`extra={...}` fields of a log call become top-level keys. Nothing here logs request
-headers, so API keys never reach the logs.
+`extra={...}` fields of a log call become top-level keys, and every record logged while
+a request is served carries its `request_id`. Nothing here logs request headers, so API
+keys never reach the logs. `PAYDOCK_LOG_JSON=false` gives plain text lines instead.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import sys
 from datetime import UTC, datetime
+
+from models.audit import REQUEST_ID
 
 # Record attributes that are not extras; uvicorn adds an ANSI-coloured copy of its message.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "color_message"}
+PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
 
 class JsonFormatter(logging.Formatter):
@@ -32,13 +37,48 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
-def logging_config(level: str = "INFO") -> dict:
-    """A `logging.config.dictConfig` dict: JSON lines on stderr for PayDock, gunicorn and uvicorn."""
-    handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+class RequestIdFilter(logging.Filter):
+    """Adds the id of the request being served (None outside a request) to every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "request_id", None) is None:
+            record.request_id = REQUEST_ID.get()
+        return True
+
+
+class Handler(logging.StreamHandler):
+    """PayDock's stderr handler: records carry the request id."""
+
+    _paydock = True
+
+    def __init__(self, stream=None) -> None:
+        super().__init__(stream or sys.stderr)
+        self.addFilter(RequestIdFilter())
+
+
+def configure_logging(level: str = "INFO", json_logs: bool = True) -> None:
+    """PayDock's handler on the root logger, replacing an earlier one of ours (and only that:
+    other handlers, such as a test runner's, stay). Used by the app and the webhook worker."""
+    handler = Handler()
+    handler.setFormatter(JsonFormatter() if json_logs else logging.Formatter(PLAIN_FORMAT))
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        if getattr(existing, "_paydock", False):
+            root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(level)
+    logging.getLogger("connexion").setLevel(logging.ERROR)
+
+
+def logging_config(level: str = "INFO", json_logs: bool = True) -> dict:
+    """gunicorn's `logconfig_dict`: its own, uvicorn's and the master's lines in the same
+    format (each worker's app then puts an equal root handler in place of this one)."""
+    handler = {"class": "jsonlog.Handler", "formatter": "paydock", "stream": "ext://sys.stderr"}
+    formatter = {"()": JsonFormatter} if json_logs else {"format": PLAIN_FORMAT}
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"json": {"()": JsonFormatter}},
+        "formatters": {"paydock": formatter},
         "handlers": {"stderr": handler},
         "root": {"level": level, "handlers": ["stderr"]},
         "loggers": {

@@ -1,5 +1,5 @@
 """ASGI middleware around every PayDock request: request ids, security headers,
-rate-limit headers, the JSON access log, and the request body size limit.
+rate-limit headers, the JSON access log, request metrics, and the request body size limit.
 
 Pure ASGI (no framework imports), so that it also wraps the error responses the
 framework produces. Per-request facts that later layers learn (which operation,
@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
+import observability
 from models.audit import REQUEST_ID
 from models.errors import DomainError, PayloadTooLarge
 
@@ -88,7 +89,8 @@ def content_security_policy(html: bytes) -> str:
 
 
 class RequestEnvelope:
-    """Outermost PayDock middleware: request id, security and rate-limit headers, access log.
+    """Outermost PayDock middleware: request id, security and rate-limit headers, access log
+    and metrics (it sees the final status of every response: 401, 422, 503, ...).
 
     `charge` takes a rate-limit token for a request with a valid key that was refused
     before its operation ran (bad parameters or body), so that every keyed response
@@ -158,18 +160,22 @@ class RequestEnvelope:
 
     @staticmethod
     def _log(state: RequestState) -> None:
+        elapsed = time.perf_counter() - state.started
+        # No response started: the request failed outside every error handler.
+        status = state.status if state.status is not None else 500
+        observability.observe_request(state.operation_id, state.method, status, elapsed)
         if not access_log.isEnabledFor(logging.INFO):
             return
         access_log.info(
-            "request",
+            "%s %s %s", state.method, state.path, status,
             extra={
                 "request_id": state.request_id,
                 "method": state.method,
                 "path": state.path,
                 "route": state.route,
                 "operation_id": state.operation_id,
-                "status": state.status,
-                "duration_ms": round((time.perf_counter() - state.started) * 1000, 2),
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 2),
                 "administration_id": state.administration_id,
                 "api_key_id": state.key_id,
             },
@@ -197,9 +203,9 @@ class RouteAndLimits:
         if state is not None:
             routing = scope.get("extensions", {}).get("connexion_routing", {})
             resolved = routing.get("operation_id")
-            state.route = self.routes.get(resolved)
-            # As the spec names it: the resolver prefixes its module package.
-            state.operation_id = resolved.removeprefix("handlers.") if resolved else None
+            # As the spec names it: the resolver prefixes the handler's module.
+            state.operation_id = resolved.rsplit(".", 1)[-1] if resolved else None
+            state.route = self.routes.get(state.operation_id)
         if b"%00" in scope.get("query_string", b"") or "\x00" in scope["path"]:
             # No database stores NUL in text, and no id or filter needs one.
             raise DomainError("The URL must not contain NUL characters (%00)")

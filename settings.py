@@ -21,6 +21,20 @@ class Settings:
     validate_responses: bool = False
     #: Webhook URLs that resolve to loopback/private addresses are refused unless set.
     webhook_allow_private: bool = False
+    #: Webhook URLs must be https unless set (plain http is for local development and tests).
+    webhook_allow_http: bool = False
+    #: Seconds a webhook POST may take before it counts as a failed attempt.
+    webhook_timeout: float = 10.0
+    #: Seconds to wait for a webhook host name to resolve (at creation and at delivery).
+    webhook_dns_timeout: float = 2.0
+    #: An endpoint whose deliveries have all failed for this many days is disabled.
+    webhook_disable_after_days: float = 5.0
+    #: Deliveries a worker sends to one endpoint before it looks at the others.
+    webhook_batch_size: int = 20
+    #: Seconds an idle `paydock worker` waits before looking for work again.
+    worker_poll_interval: float = 1.0
+    #: Events (and their delivery log) are kept at least this many days.
+    event_retention_days: int = 30
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 2
@@ -34,6 +48,11 @@ class Settings:
     rate_limit_burst: int = 100
     #: Largest accepted request body; larger ones get 413 before they are read.
     max_body_bytes: int = 1024 * 1024
+    #: One JSON object per log line (with the request id); false gives plain text lines.
+    log_json: bool = True
+    #: Directory where gunicorn workers share their Prometheus figures (multi-process mode);
+    #: gunicorn.conf.py sets it; empty for a single process.
+    metrics_dir: str = ""
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -46,6 +65,19 @@ class Settings:
             ),
             validate_responses=_flag(env.get("PAYDOCK_VALIDATE_RESPONSES"), False),
             webhook_allow_private=_flag(env.get("PAYDOCK_WEBHOOK_ALLOW_PRIVATE"), False),
+            webhook_allow_http=_flag(env.get("PAYDOCK_WEBHOOK_ALLOW_HTTP"), False),
+            webhook_timeout=float(env.get("PAYDOCK_WEBHOOK_TIMEOUT", cls.webhook_timeout)),
+            webhook_dns_timeout=float(env.get("PAYDOCK_WEBHOOK_DNS_TIMEOUT", cls.webhook_dns_timeout)),
+            webhook_disable_after_days=float(
+                env.get("PAYDOCK_WEBHOOK_DISABLE_AFTER_DAYS", cls.webhook_disable_after_days)
+            ),
+            webhook_batch_size=int(env.get("PAYDOCK_WEBHOOK_BATCH_SIZE", cls.webhook_batch_size)),
+            worker_poll_interval=float(
+                env.get("PAYDOCK_WORKER_POLL_INTERVAL", cls.worker_poll_interval)
+            ),
+            event_retention_days=int(
+                env.get("PAYDOCK_EVENT_RETENTION_DAYS", cls.event_retention_days)
+            ),
             host=env.get("PAYDOCK_HOST", cls.host),
             port=int(env.get("PAYDOCK_PORT", cls.port)),
             workers=int(env.get("PAYDOCK_WORKERS", cls.workers)),
@@ -57,6 +89,9 @@ class Settings:
             ),
             rate_limit_burst=int(env.get("PAYDOCK_RATE_LIMIT_BURST", cls.rate_limit_burst)),
             max_body_bytes=int(env.get("PAYDOCK_MAX_BODY_BYTES", cls.max_body_bytes)),
+            log_json=_flag(env.get("PAYDOCK_LOG_JSON"), True),
+            # prometheus_client reads this variable itself; it is the standard name.
+            metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR", ""),
         )
         return replace(base, **overrides)
 

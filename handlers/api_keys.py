@@ -1,17 +1,17 @@
 from models import serialize, tenancy
 
 
-def list_keys(caller, limit=100, offset=0):
+def list_api_keys(caller, limit=100, offset=0):
     keys, total = tenancy.list_api_keys(caller.administration_id, limit=limit, offset=offset)
     return serialize.page([serialize.api_key(k) for k in keys], total, limit, offset)
 
 
-def create_key(caller, body):
+def create_api_key(caller, body):
     key, secret = tenancy.create_api_key(caller.administration_id, body["name"], body["scopes"],
                                          acting_key_id=caller.key_id)
     return {**serialize.api_key(key), "key": secret}, 201, {"Location": f"/api/api-keys/{key.id}"}
 
 
-def revoke_key(caller, id):
+def revoke_api_key(caller, id):
     tenancy.revoke_api_key(caller.administration_id, id, acting_key_id=caller.key_id)
     return None, 204

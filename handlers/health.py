@@ -1,5 +1,9 @@
 from models import health
 
 
-def check():
-    return health.check_database(), 200
+def check_health():
+    return {"status": "ok"}
+
+
+def check_readiness():
+    return health.check_readiness()

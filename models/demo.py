@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from tqdm import tqdm
+
 from models import contacts, products, tenancy
 from models.tenancy import Administration
 
 DEMO_NAME = "PayDock Demo BV"
 
+DEMO_SELLER = {
+    "address": "Herengracht 100", "postal_code": "1015 BS", "city": "Amsterdam",
+    "email": "facturen@paydock-demo.nl", "kvk_number": "87654321", "vat_number": "NL987654321B01",
+    "iban": "NL91ABNA0417164300", "bic": "ABNANL2A",
+}
 DEMO_CONTACTS = [
     {"name": "Acme BV", "email": "info@acme.nl", "external_id": "CRM-12345", "city": "Amsterdam",
      "address": "Keizersgracht 1", "postal_code": "1015 CJ", "vat_number": "NL123456789B01",
@@ -30,9 +39,12 @@ def create_demo(progress: bool = False) -> tuple[Administration, str]:
     administration = Administration.get_or_none(Administration.name == DEMO_NAME)
     if administration is None:
         administration = tenancy.create_administration(DEMO_NAME)
-        for data in DEMO_CONTACTS:
-            contacts.create_contact(administration.id, data)
-        for data in DEMO_PRODUCTS:
-            products.create_product(administration.id, data)
+        tenancy.update_administration(administration.id, DEMO_SELLER)
+        steps: list[tuple[Callable[[object, dict], object], dict]] = [
+            (contacts.create_contact, data) for data in DEMO_CONTACTS]
+        steps += [(products.create_product, data) for data in DEMO_PRODUCTS]
+        # Progress goes to stderr (tqdm's default), so stdout keeps only the key.
+        for create, data in tqdm(steps, desc="demo data", unit="row", disable=not progress):
+            create(administration.id, data)
     _, token = tenancy.create_api_key(administration.id, "demo", ["read", "write", "admin"])
     return administration, token

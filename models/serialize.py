@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime
+from decimal import Decimal
+
+import simplejson
+
+from models.totals import invoice_totals
 
 
 def timestamp(value: datetime | None) -> str | None:
@@ -69,6 +74,134 @@ def api_key(row) -> dict:
     }
 
 
+def webhook_endpoint(row) -> dict:
+    return {
+        "id": str(row.id),
+        "url": row.url,
+        "description": row.description,
+        "events": row.event_types,
+        "enabled": row.enabled,
+        "disabled_reason": row.disabled_reason,
+        "failing_since": timestamp(row.failing_since),
+        "previous_secret_expires_at": timestamp(row.previous_secret_expires_at),
+        **_base(row),
+    }
+
+
+def webhook_delivery(row) -> dict:
+    return {
+        "id": str(row.id),
+        "endpoint_id": str(row.endpoint_id),
+        "event_id": str(row.event_id),
+        "event_type": row.event.type,
+        "webhook_id": row.webhook_id,
+        "status": row.status,
+        "attempts": row.attempts,
+        "next_attempt_at": timestamp(row.next_attempt_at),
+        "last_attempt_at": timestamp(row.last_attempt_at),
+        "response_status": row.response_status,
+        "response_time_ms": row.response_time_ms,
+        "last_error": row.last_error,
+        "delivered_at": timestamp(row.delivered_at),
+        **_base(row),
+    }
+
+
+def event(row) -> dict:
+    """An event exactly as webhooks deliver it: `{id, type, created_at, data, ...}`."""
+    return simplejson.loads(row.payload, use_decimal=True)
+
+
+def money(value: Decimal | None) -> Decimal | None:
+    """An amount as it is shown: two decimals, never a negative zero."""
+    return None if value is None else value.quantize(Decimal("0.01")) + 0
+
+
+def plain(value: Decimal | None) -> Decimal | None:
+    """A quantity or VAT rate without padding zeros: 21.00 → 21, 1.5000 → 1.5."""
+    if value is None:
+        return None
+    if value == value.to_integral_value():
+        return value.quantize(Decimal(1)) + 0
+    return value.normalize()
+
+
+INVOICE_CONTACT_FIELDS = ("name", "email", "company_name", "address", "postal_code", "city", "country",
+                          "vat_number", "kvk_number")
+
+
+def invoice_contact(row) -> dict:
+    """The invoice's customer: the frozen copy once issued, the live contact while concept."""
+    if row.status == "concept":
+        source = {f: getattr(row.contact, f) for f in INVOICE_CONTACT_FIELDS}
+    else:
+        source = {f: getattr(row, f"contact_{f}") for f in INVOICE_CONTACT_FIELDS}
+    return {"id": str(row.contact_id), **source}
+
+
+def invoice_line(row) -> dict:
+    return {
+        "id": str(row.id),
+        "position": row.position,
+        "description": row.description,
+        "quantity": plain(row.quantity),
+        "unit_price_incl": money(row.unit_price_incl),
+        "tax_percentage": plain(row.tax_percentage),
+        "product_id": None if row.product_id is None else str(row.product_id),
+        "is_text_line": row.is_text_line,
+        "total_incl": money(row.total_incl),
+        "total_excl": money(row.total_excl),
+        "total_vat": money(row.total_vat),
+    }
+
+
+def invoice(row, lines=None) -> dict:
+    """An invoice or credit note with its lines; `lines` defaults to `row.loaded_lines`."""
+    lines = row.loaded_lines if lines is None else lines
+    totals = invoice_totals(line.amounts() for line in lines if not line.is_text_line)
+    return {
+        "id": str(row.id),
+        "number": row.number,
+        "status": row.status,
+        "is_credit_note": row.is_credit_note,
+        "credit_of": None if row.credit_of_id is None else str(row.credit_of_id),
+        "contact_id": str(row.contact_id),
+        "contact": invoice_contact(row),
+        "invoice_date": day(row.invoice_date),
+        "due_date": day(row.due_date),
+        "currency": row.currency,
+        "reference": row.reference,
+        "note": row.note,
+        "lines": [invoice_line(line) for line in lines],
+        "total_incl": money(row.total_incl),
+        "total_excl": money(row.total_excl),
+        "total_vat": money(row.total_vat),
+        "vat_breakdown": [
+            {"tax_percentage": plain(rate.tax_percentage), "total_incl": money(rate.total_incl),
+             "total_vat": money(rate.total_vat), "total_excl": money(rate.total_excl)}
+            for rate in totals.vat_breakdown
+        ],
+        "amount_paid": money(row.amount_paid),
+        "open_amount": money(row.open_amount),
+        "overdue": row.overdue,
+        **_base(row),
+    }
+
+
+def payment(row) -> dict:
+    return {
+        "id": str(row.id),
+        "invoice_id": str(row.invoice_id),
+        "contact_id": str(row.contact_id),
+        "amount": money(row.amount),
+        "payment_date": day(row.payment_date),
+        "external_method": row.external_method,
+        "external_reference": row.external_reference,
+        "note": row.note,
+        **_base(row),
+    }
+
+
 def page(rows: list[dict], total: int, limit: int, offset: int) -> dict:
     return {"data": rows, "total": total, "limit": limit, "offset": offset}
 
@@ -83,4 +216,106 @@ def audit_entry(row) -> dict:
         "details": json.loads(row.details),
         "request_id": row.request_id,
         "created_at": timestamp(row.created_at),
+    }
+
+
+def administration(row) -> dict:
+    return {
+        "id": str(row.id),
+        "name": row.name,
+        "address": row.address,
+        "postal_code": row.postal_code,
+        "city": row.city,
+        "country": row.country,
+        "email": row.email,
+        "phone": row.phone,
+        "kvk_number": row.kvk_number,
+        "vat_number": row.vat_number,
+        "iban": row.iban,
+        "bic": row.bic,
+        "payment_term_days": row.payment_term_days,
+        "invoice_number_prefix": row.invoice_number_prefix,
+        **_base(row),
+    }
+
+
+# ------------------------------------------------------------------ quotes, subscriptions, portal
+
+def document_contact(row) -> dict:
+    """The customer of a quote or subscription: the contact's current details."""
+    return {"id": str(row.contact_id), **{f: getattr(row.contact, f) for f in INVOICE_CONTACT_FIELDS}}
+
+
+def _amounts(lines) -> dict:
+    """total_incl/excl/vat and vat_breakdown of a document's lines (the invoice totals policy)."""
+    totals = invoice_totals(line.amounts() for line in lines if not line.is_text_line)
+    return {
+        "total_incl": money(totals.total_incl),
+        "total_excl": money(totals.total_excl),
+        "total_vat": money(totals.total_vat),
+        "vat_breakdown": [
+            {"tax_percentage": plain(rate.tax_percentage), "total_incl": money(rate.total_incl),
+             "total_vat": money(rate.total_vat), "total_excl": money(rate.total_excl)}
+            for rate in totals.vat_breakdown
+        ],
+    }
+
+
+def quote(row) -> dict:
+    """A quote with its lines (`row.loaded_lines`); `status` includes the computed `verlopen`."""
+    return {
+        "id": str(row.id),
+        "number": row.number,
+        "status": row.status_shown,
+        "contact_id": str(row.contact_id),
+        "contact": document_contact(row),
+        "quote_date": day(row.quote_date),
+        "valid_until": day(row.valid_until),
+        "currency": row.currency,
+        "reference": row.reference,
+        "note": row.note,
+        "lines": [invoice_line(line) for line in row.loaded_lines],
+        **_amounts(row.loaded_lines),
+        "invoice_id": None if row.invoice_id is None else str(row.invoice_id),
+        **_base(row),
+    }
+
+
+def subscription(row) -> dict:
+    """A subscription with its lines (`row.loaded_lines`); the totals are those of one period."""
+    return {
+        "id": str(row.id),
+        "status": row.status,
+        "contact_id": str(row.contact_id),
+        "contact": document_contact(row),
+        "interval": row.interval,
+        "interval_count": row.interval_count,
+        "start_date": day(row.start_date),
+        "end_date": day(row.end_date),
+        "invoice_status": row.invoice_status,
+        "payment_term_days": row.payment_term_days,
+        "currency": row.currency,
+        "reference": row.reference,
+        "note": row.note,
+        "lines": [invoice_line(line) for line in row.loaded_lines],
+        **_amounts(row.loaded_lines),
+        "next_period_start": day(row.next_period_start),
+        **_base(row),
+    }
+
+
+def client_portal(view) -> dict:
+    """GET /client-portal/{external_id} (models.portal.PortalView)."""
+    return {
+        "contact": contact(view.contact),
+        "summary": {
+            "open_invoice_count": view.open_invoice_count,
+            "open_invoice_amount": money(view.open_invoice_amount),
+            "active_subscriptions": view.active_subscriptions,
+            "balance": money(view.balance),
+        },
+        "invoices": [invoice(row) for row in view.invoices],
+        "quotes": [quote(row) for row in view.quotes],
+        "subscriptions": [subscription(row) for row in view.subscriptions],
+        "recent_payments": [payment(row) for row in view.payments],
     }

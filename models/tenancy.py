@@ -16,17 +16,32 @@ from models.errors import Conflict, Invalid, NotFound
 
 KEY_PREFIX = "ftj_"
 SCOPES = ("read", "write", "portal", "admin")
-# A scope grants the scopes listed with it: admin can do everything a write key can.
+# A scope grants the scopes listed with it: admin can do everything a write key can, and
+# every key that may read may also read the client portal; a portal key only that.
 IMPLIED_SCOPES = {
-    "admin": {"admin", "write", "read"},
-    "write": {"write", "read"},
-    "read": {"read"},
+    "admin": {"admin", "write", "read", "portal"},
+    "write": {"write", "read", "portal"},
+    "read": {"read", "portal"},
     "portal": {"portal"},
 }
 
 
 class Administration(BaseModel):
+    """A tenant: one business, with the seller details its invoices carry."""
+
     name = peewee.CharField(max_length=200)
+    address = peewee.CharField(max_length=200, null=True)
+    postal_code = peewee.CharField(max_length=20, null=True)
+    city = peewee.CharField(max_length=100, null=True)
+    country = peewee.CharField(max_length=2, default="NL")
+    email = peewee.CharField(max_length=254, null=True)
+    phone = peewee.CharField(max_length=50, null=True)
+    kvk_number = peewee.CharField(max_length=20, null=True)
+    vat_number = peewee.CharField(max_length=30, null=True)
+    iban = peewee.CharField(max_length=34, null=True)
+    bic = peewee.CharField(max_length=11, null=True)
+    payment_term_days = peewee.IntegerField(default=30)
+    invoice_number_prefix = peewee.CharField(max_length=20, null=True)
 
 
 class ApiKey(BaseModel):
@@ -66,6 +81,49 @@ def hash_key(token: str) -> str:
 def create_administration(name: str) -> Administration:
     """A new, empty administration."""
     return Administration.create(name=name)
+
+
+SELLER_FIELDS = (
+    "name", "address", "postal_code", "city", "country", "email", "phone", "kvk_number",
+    "vat_number", "iban", "bic", "payment_term_days", "invoice_number_prefix",
+)
+
+
+def iban_is_valid(iban: str) -> bool:
+    """ISO 13616 check: move the country code and check digits to the end, then mod 97 == 1."""
+    compact = iban.replace(" ", "").upper()
+    if not (15 <= len(compact) <= 34) or not compact.isalnum() or not compact[:2].isalpha():
+        return False
+    digits = "".join(str(int(c, 36)) for c in compact[4:] + compact[:4])
+    return int(digits) % 97 == 1
+
+
+def get_administration(administration_id) -> Administration:
+    """The caller's own administration."""
+    administration = Administration.get_or_none(Administration.id == administration_id)
+    if administration is None:
+        raise NotFound(f"administration {administration_id} not found")
+    return administration
+
+
+@database.atomic()
+def update_administration(administration_id, changes: dict) -> Administration:
+    """PATCH the seller details: only the given fields change; an IBAN must pass its checksum."""
+    administration = get_administration(administration_id)
+    unknown = sorted(set(changes) - set(SELLER_FIELDS))
+    if unknown:
+        raise Invalid.field(unknown[0], "unknown field")
+    if changes.get("iban") is not None:
+        if not iban_is_valid(changes["iban"]):
+            raise Invalid.field("iban", "is not a valid IBAN (checksum)")
+        changes = {**changes, "iban": changes["iban"].replace(" ", "").upper()}
+    if changes.get("bic") is not None:
+        changes = {**changes, "bic": changes["bic"].upper()}
+    for name, value in changes.items():
+        setattr(administration, name, value)
+    administration.updated_at = utcnow()
+    administration.save()
+    return administration
 
 
 @database.atomic()

@@ -59,7 +59,8 @@ def settings(database_url) -> Settings:
     # Generous rate limits: the bucket is still consulted (and its headers sent) on every
     # request, but tests that send many requests with one key are not refused.
     return Settings.from_env({}, database_url=database_url, validate_responses=True,
-                             webhook_allow_private=True, **GENEROUS_RATE_LIMIT)
+                             webhook_allow_private=True, webhook_allow_http=True,
+                             **GENEROUS_RATE_LIMIT)
 
 
 @pytest.fixture(scope="session")

@@ -94,7 +94,9 @@ def test_other_tenants_key_cannot_be_revoked(tenant, other_tenant):
 
 
 def test_public_endpoints_need_no_key(client):
-    assert client.get("/api/health").json() == {"status": "ok", "database": "ok"}
+    assert client.get("/api/health").json() == {"status": "ok"}
+    assert client.get("/api/ready").json()["status"] == "ok"
+    assert client.get("/api/metrics").status_code == 200
     spec = client.get("/api/openapi.json")
     assert spec.status_code == 200 and spec.json()["openapi"] == "3.0.3"
     assert client.get("/openapi.json").json() == spec.json()

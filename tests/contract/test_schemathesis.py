@@ -63,9 +63,12 @@ def test_schemathesis_cli_against_gunicorn(tmp_path):
     # One Schemathesis worker: two threads generating at once occasionally trip a CPython
     # 3.11 race in the `ast` module ("AST constructor recursion depth mismatch", cpython
     # #106905) inside Hypothesis; on two cores one worker also runs more cases in the time.
-    with GunicornServer(url, workers=2, **limits) as server:
+    # Loopback webhook URLs allowed, so the spec's local example creates endpoints to test.
+    with GunicornServer(url, workers=2, PAYDOCK_WEBHOOK_ALLOW_PRIVATE="true",
+                        PAYDOCK_WEBHOOK_ALLOW_HTTP="true", **limits) as server:
         result = subprocess.run(
-            [sys.executable, "-m", "schemathesis.cli", "run", f"{server.url}/api/openapi.json",
+            [sys.executable, "-m", "schemathesis.cli", "--config-file", str(ROOT / "schemathesis.toml"),
+             "run", f"{server.url}/api/openapi.json",
              "-H", f"X-API-Key: {key}", "--checks", "all", "--max-time", "75",
              "--workers", "1", "--generation-database", "none", "--no-color",
              "--request-timeout", "10", "--generation-allow-x00", "false"],

@@ -1,0 +1,41 @@
+import json
+
+from models import invoices, serialize
+
+
+def list_invoices(caller, limit=100, offset=0, status=None, contact_id=None, overdue=None,
+                  date_from=None, date_to=None, updated_since=None, number=None):
+    rows, total = invoices.list_invoices(
+        caller.administration_id, limit=limit, offset=offset, status=status, contact_id=contact_id,
+        overdue=overdue, date_from=date_from, date_to=date_to, updated_since=updated_since,
+        number=number,
+    )
+    return serialize.page([serialize.invoice(r) for r in rows], total, limit, offset)
+
+
+def create_invoice(caller, body):
+    invoice = invoices.create_invoice(caller.administration_id, body)
+    return serialize.invoice(invoice), 201, {"Location": f"/api/invoices/{invoice.id}"}
+
+
+def get_invoice(caller, id):
+    return serialize.invoice(invoices.get_invoice(caller.administration_id, id))
+
+
+def update_invoice(caller, id, body):
+    return serialize.invoice(invoices.update_invoice(caller.administration_id, id, body))
+
+
+def delete_invoice(caller, id):
+    invoices.delete_invoice(caller.administration_id, id)
+    return None, 204
+
+
+def credit_invoice(caller, id, body=None):
+    # The body is optional. Sent without a Content-Type, Connexion validates it as JSON
+    # but hands it over as bytes.
+    if isinstance(body, bytes | str):
+        body = json.loads(body) if body.strip() else None
+    options = body if isinstance(body, dict) else {}
+    credit = invoices.credit_invoice(caller.administration_id, id, options)
+    return serialize.invoice(credit), 201, {"Location": f"/api/invoices/{credit.id}"}

@@ -1,0 +1,42 @@
+from models import serialize, webhooks
+
+
+def list_webhook_endpoints(caller, limit=100, offset=0):
+    rows, total = webhooks.list_endpoints(caller.administration_id, limit=limit, offset=offset)
+    return serialize.page([serialize.webhook_endpoint(r) for r in rows], total, limit, offset)
+
+
+def create_webhook_endpoint(caller, body):
+    endpoint = webhooks.create_endpoint(caller.administration_id, body)
+    return ({**serialize.webhook_endpoint(endpoint), "secret": endpoint.secret}, 201,
+            {"Location": f"/api/webhook-endpoints/{endpoint.id}"})
+
+
+def get_webhook_endpoint(caller, id):
+    return serialize.webhook_endpoint(webhooks.WebhookEndpoint.get_owned(caller.administration_id, id))
+
+
+def update_webhook_endpoint(caller, id, body):
+    return serialize.webhook_endpoint(webhooks.update_endpoint(caller.administration_id, id, body))
+
+
+def delete_webhook_endpoint(caller, id):
+    webhooks.delete_endpoint(caller.administration_id, id)
+    return None, 204
+
+
+def rotate_webhook_secret(caller, id):
+    endpoint = webhooks.rotate_secret(caller.administration_id, id)
+    return {**serialize.webhook_endpoint(endpoint), "secret": endpoint.secret}
+
+
+def list_webhook_deliveries(caller, id, limit=100, offset=0, status=None, event_id=None):
+    rows, total = webhooks.list_deliveries(
+        caller.administration_id, id, limit=limit, offset=offset,
+        status=status.split(",") if status else None, event_id=event_id,
+    )
+    return serialize.page([serialize.webhook_delivery(r) for r in rows], total, limit, offset)
+
+
+def redeliver_webhook(caller, id):
+    return serialize.webhook_delivery(webhooks.redeliver(caller.administration_id, id)), 202

@@ -1,0 +1,96 @@
+"""The client portal: everything about one customer, found by its external_id, in one read.
+
+The summary is aggregated in SQL over the customer's whole history; every list is
+bounded and loaded with one query (lines with one more per document kind), so the
+portal runs the same fixed number of queries however long the history is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import peewee
+
+from models.contacts import Contact
+from models.errors import NotFound
+from models.invoices import OPEN_STATUSES, Invoice, attach_lines, business_today
+from models.lines import attach_lines as attach_document_lines
+from models.payments import Payment
+from models.quotes import Quote, QuoteLine
+from models.subscriptions import Subscription, SubscriptionLine
+
+#: The bounds of the portal's lists (documented in openapi.yaml).
+OPEN_INVOICES_SHOWN = 100
+OTHER_INVOICES_SHOWN = 10
+QUOTES_SHOWN = 50
+SUBSCRIPTIONS_SHOWN = 50
+PAYMENTS_SHOWN = 10
+#: Subscriptions the portal shows: those not cancelled.
+SHOWN_SUBSCRIPTION_STATUSES = ("actief", "gepauzeerd")
+
+
+@dataclass
+class PortalView:
+    contact: Contact
+    open_invoice_count: int
+    open_invoice_amount: Decimal
+    active_subscriptions: int
+    balance: Decimal
+    invoices: list
+    quotes: list
+    subscriptions: list
+    payments: list
+
+
+def _cents(value) -> Decimal:
+    return Invoice.total_incl.python_value(int(value or 0))
+
+
+def client_portal(administration_id, external_id: str) -> PortalView:
+    """The portal view of the contact with this external_id, or NotFound."""
+    contact = Contact.of(administration_id).where(Contact.external_id == external_id).first()
+    if contact is None:
+        raise NotFound(f"no contact with external_id {external_id!r}")
+    mine = (Invoice.administration == administration_id) & (Invoice.contact == contact.id)
+    is_open = Invoice.status.in_(OPEN_STATUSES) & (Invoice.is_credit_note == False)  # noqa: E712
+    outstanding = Invoice.total_incl - Invoice.amount_paid
+
+    count, open_amount, balance = (
+        Invoice.select(
+            peewee.fn.COUNT(peewee.Case(None, [(is_open, 1)], None)).coerce(False),
+            peewee.fn.SUM(peewee.Case(None, [(is_open, outstanding)], 0)).coerce(False),
+            peewee.fn.SUM(peewee.Case(None, [(Invoice.status != "concept", outstanding)], 0)).coerce(False),
+        ).where(mine).tuples().first()
+    )
+    active = (Subscription.of(administration_id)
+              .where(Subscription.contact == contact.id, Subscription.status == "actief").count())
+
+    open_invoices = list(Invoice.select().where(mine, is_open)
+                         .order_by(Invoice.due_date, Invoice.invoice_date, Invoice.created_at, Invoice.id)
+                         .limit(OPEN_INVOICES_SHOWN))
+    others = list(Invoice.select().where(mine, Invoice.status != "concept", ~is_open)
+                  .order_by(Invoice.invoice_date.desc(), Invoice.created_at.desc(), Invoice.id.desc())
+                  .limit(OTHER_INVOICES_SHOWN))
+    invoices = attach_lines(open_invoices + others)
+
+    quotes = list(Quote.of(administration_id)
+                  .where(Quote.contact == contact.id, Quote.status == "verzonden",
+                         Quote.valid_until >= business_today())
+                  .order_by(Quote.quote_date.desc(), Quote.created_at.desc(), Quote.id.desc())
+                  .limit(QUOTES_SHOWN))
+    subscriptions = list(Subscription.of(administration_id)
+                         .where(Subscription.contact == contact.id,
+                                Subscription.status.in_(SHOWN_SUBSCRIPTION_STATUSES))
+                         .order_by(Subscription.created_at, Subscription.id)
+                         .limit(SUBSCRIPTIONS_SHOWN))
+    for document in quotes + subscriptions:
+        document.contact = contact
+    attach_document_lines(quotes, QuoteLine, "quote")
+    attach_document_lines(subscriptions, SubscriptionLine, "subscription")
+
+    payments = list(Payment.of(administration_id).where(Payment.contact == contact.id)
+                    .order_by(Payment.payment_date.desc(), Payment.created_at.desc(), Payment.id.desc())
+                    .limit(PAYMENTS_SHOWN))
+    return PortalView(contact, int(count or 0), _cents(open_amount), int(active or 0), _cents(balance),
+                      invoices, quotes, subscriptions, payments)

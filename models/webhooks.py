@@ -1,0 +1,228 @@
+"""Webhook endpoints of an administration and the delivery log of their events.
+
+Deliveries are created by the worker (`webhooks.outbox.dispatch_events`) from the event
+outbox, one per (endpoint, event), and sent by `webhooks.worker`. This module holds what
+the API does with them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import peewee
+
+from models.db import TenantModel, database, utcnow
+from models.errors import Conflict, Invalid
+from models.events import EVENT_TYPES, Event
+from models.listing import paginate
+from models.tenancy import Administration
+from webhooks.signing import new_secret
+from webhooks.urls import UnsafeUrl, UrlPolicy, check_url
+
+#: How long the previous secret still signs deliveries after a rotation.
+ROTATION_OVERLAP = timedelta(hours=24)
+#: Endpoints per administration.
+MAX_ENDPOINTS = 50
+DELIVERY_STATUSES = ("pending", "delivered", "failed")
+
+#: Set from the settings by create_app (and by the worker).
+URL_POLICY = UrlPolicy()
+
+
+def configure(settings) -> None:
+    """Apply the webhook URL settings of this process."""
+    global URL_POLICY
+    URL_POLICY = UrlPolicy.from_settings(settings)
+
+
+class WebhookEndpoint(TenantModel):
+    administration = peewee.ForeignKeyField(Administration, on_delete="CASCADE")
+    administration_id: uuid.UUID
+    url = peewee.CharField(max_length=2000)
+    description = peewee.CharField(max_length=500, null=True)
+    #: Comma-separated event types; empty means every event.
+    events = peewee.TextField(default="")
+    enabled = peewee.BooleanField(default=True)
+    secret = peewee.CharField(max_length=100)
+    previous_secret = peewee.CharField(max_length=100, null=True)
+    previous_secret_expires_at = peewee.DateTimeField(null=True)
+    #: Start of the current run of failed attempts (NULL after a success).
+    failing_since = peewee.DateTimeField(null=True)
+    disabled_reason = peewee.TextField(null=True)
+    #: A worker owns the endpoint's deliveries until then (see webhooks.worker).
+    lease_until = peewee.DateTimeField(null=True)
+    lease_token = peewee.CharField(max_length=36, null=True)
+    last_claimed_at = peewee.DateTimeField(null=True)
+
+    class Meta:
+        table_name = "webhook_endpoint"
+        indexes = ((("administration", "created_at", "id"), False),)
+
+    @property
+    def event_types(self) -> list[str]:
+        return [t for t in self.events.split(",") if t]
+
+    def wants(self, event_type: str) -> bool:
+        return not self.events or event_type in self.event_types
+
+    def signing_secrets(self, now) -> list[str]:
+        """The current secret, and the previous one while its overlap lasts."""
+        current = [self.secret]
+        if self.previous_secret and self.previous_secret_expires_at and \
+                self.previous_secret_expires_at > now:
+            current.append(self.previous_secret)
+        return current
+
+
+class WebhookDelivery(TenantModel):
+    administration = peewee.ForeignKeyField(Administration, on_delete="CASCADE")
+    endpoint = peewee.ForeignKeyField(WebhookEndpoint, on_delete="CASCADE")
+    event = peewee.ForeignKeyField(Event, on_delete="CASCADE")
+    #: The event's commit-safe order, copied so due deliveries sort by an index.
+    event_xact_id = peewee.BigIntegerField(default=0)
+    event_seq = peewee.BigIntegerField(default=0)
+    status = peewee.CharField(max_length=16, default="pending")
+    attempts = peewee.IntegerField(default=0)
+    #: Failed attempts since the last success or redelivery: the place in the retry schedule.
+    failures = peewee.IntegerField(default=0)
+    next_attempt_at = peewee.DateTimeField(null=True)
+    last_attempt_at = peewee.DateTimeField(null=True)
+    response_status = peewee.IntegerField(null=True)
+    response_time_ms = peewee.IntegerField(null=True)
+    last_error = peewee.CharField(max_length=500, null=True)
+    delivered_at = peewee.DateTimeField(null=True)
+
+    class Meta:
+        table_name = "webhook_delivery"
+        indexes = (
+            (("endpoint", "event"), True),
+            (("administration", "endpoint", "created_at", "id"), False),
+            (("administration", "endpoint", "status", "next_attempt_at"), False),
+            (("administration", "endpoint", "status", "event_xact_id", "event_seq"), False),
+        )
+
+    @property
+    def webhook_id(self) -> str:
+        """The `webhook-id` header: the same for every attempt, so receivers can deduplicate."""
+        return f"msg_{self.id.hex}"
+
+
+def _checked_url(url: str) -> str:
+    try:
+        check_url(url, URL_POLICY)
+    except UnsafeUrl as exc:
+        raise Invalid.field("url", str(exc)) from None
+    return url
+
+
+def _event_list(events) -> str:
+    unknown = [t for t in events if t not in EVENT_TYPES]
+    if unknown:
+        raise Invalid.field("events", f"unknown event type {unknown[0]!r}")
+    return ",".join(dict.fromkeys(events))
+
+
+def create_endpoint(administration_id, data: dict) -> WebhookEndpoint:
+    """A new enabled endpoint with a fresh secret (returned once, by the caller)."""
+    url = _checked_url(data["url"])  # DNS outside the transaction
+    with database.atomic():
+        if WebhookEndpoint.of(administration_id).count() >= MAX_ENDPOINTS:
+            raise Conflict(f"an administration can have at most {MAX_ENDPOINTS} webhook endpoints")
+        return WebhookEndpoint.create(
+            administration=administration_id,
+            url=url,
+            description=data.get("description"),
+            events=_event_list(data.get("events") or []),
+            enabled=data.get("enabled", True),
+            secret=new_secret(),
+        )
+
+
+def update_endpoint(administration_id, endpoint_id, data: dict) -> WebhookEndpoint:
+    """PATCH: change only the given fields. Enabling clears the reason it was disabled."""
+    url = _checked_url(data["url"]) if "url" in data else None
+    with database.atomic():
+        endpoint = WebhookEndpoint.get_owned(administration_id, endpoint_id)
+        if url is not None:
+            endpoint.url = url
+        if "description" in data:
+            endpoint.description = data["description"]
+        if "events" in data:
+            endpoint.events = _event_list(data["events"] or [])
+        if "enabled" in data and data["enabled"] != endpoint.enabled:
+            endpoint.enabled = data["enabled"]
+            endpoint.disabled_reason = None
+            endpoint.failing_since = None
+        endpoint.updated_at = utcnow()
+        endpoint.save()
+        return endpoint
+
+
+@database.atomic()
+def delete_endpoint(administration_id, endpoint_id) -> None:
+    """Delete an endpoint and its delivery log."""
+    endpoint = WebhookEndpoint.get_owned(administration_id, endpoint_id)
+    endpoint.delete_instance()
+
+
+@database.atomic()
+def rotate_secret(administration_id, endpoint_id) -> WebhookEndpoint:
+    """A new secret; the one it replaces keeps signing (alongside) for 24 hours."""
+    endpoint = WebhookEndpoint.get_owned(administration_id, endpoint_id)
+    now = utcnow()
+    endpoint.previous_secret = endpoint.secret
+    endpoint.previous_secret_expires_at = now + ROTATION_OVERLAP
+    endpoint.secret = new_secret()
+    endpoint.updated_at = now
+    endpoint.save()
+    return endpoint
+
+
+def list_endpoints(administration_id, *, limit=100, offset=0) -> tuple[list[WebhookEndpoint], int]:
+    return paginate(WebhookEndpoint.of(administration_id), WebhookEndpoint, limit=limit,
+                    offset=offset)
+
+
+def _deliveries():
+    return WebhookDelivery.select(WebhookDelivery, Event.id, Event.type).join(Event)
+
+
+def list_deliveries(administration_id, endpoint_id, *, limit=100, offset=0, status=None,
+                    event_id=None) -> tuple[list[WebhookDelivery], int]:
+    """An endpoint's delivery log in the order its events happened."""
+    endpoint = WebhookEndpoint.get_owned(administration_id, endpoint_id)
+    query = _deliveries().where(
+        WebhookDelivery.administration == administration_id,
+        WebhookDelivery.endpoint == endpoint.id,
+    )
+    if status:
+        query = query.where(WebhookDelivery.status.in_(status))
+    if event_id is not None:
+        query = query.where(WebhookDelivery.event == event_id)
+    total = query.order_by().count()
+    rows = list(
+        query.order_by(WebhookDelivery.event_xact_id, WebhookDelivery.event_seq, WebhookDelivery.id)
+        .limit(limit).offset(offset)
+    )
+    return rows, total
+
+
+def get_delivery(administration_id, delivery_id) -> WebhookDelivery:
+    delivery = WebhookDelivery.get_owned(administration_id, delivery_id)
+    return _deliveries().where(WebhookDelivery.id == delivery.id).get()
+
+
+def redeliver(administration_id, delivery_id) -> WebhookDelivery:
+    """Send the delivery again as soon as a worker gets to it (same `webhook-id`), with a
+    fresh retry schedule. 409 while its endpoint is disabled."""
+    with database.atomic():
+        delivery = WebhookDelivery.get_owned(administration_id, delivery_id)
+        endpoint = WebhookEndpoint.get_by_id(delivery.endpoint_id)
+        if not endpoint.enabled:
+            raise Conflict("the webhook endpoint is disabled; enable it first")
+        now = utcnow()
+        WebhookDelivery.update(
+            status="pending", failures=0, next_attempt_at=now, updated_at=now
+        ).where(WebhookDelivery.id == delivery.id).execute()
+    return get_delivery(administration_id, delivery_id)

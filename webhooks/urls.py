@@ -1,0 +1,134 @@
+"""Which webhook URLs PayDock will call (SSRF protection).
+
+A URL must be https (http only when allowed), carry no credentials, and its host must
+resolve, within a short time, only to public addresses (private, loopback,
+link-local and other non-global addresses only when allowed). The check runs when an
+endpoint is saved and again before every delivery, and the delivery connects to the
+address that was checked, so a host that changes its DNS answer afterwards (DNS
+rebinding) cannot point PayDock at an internal service.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from urllib.parse import SplitResult, urlsplit, urlunsplit
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# getaddrinfo cannot be interrupted, so lookups run here and the caller stops waiting
+# after the timeout; the pool bounds how many slow lookups can pile up.
+_RESOLVER = ThreadPoolExecutor(max_workers=8, thread_name_prefix="webhook-dns")
+
+
+class UnsafeUrl(ValueError):
+    """The URL may not be called; the message says why, for the API caller."""
+
+
+@dataclass(frozen=True)
+class UrlPolicy:
+    allow_http: bool = False
+    allow_private: bool = False
+    dns_timeout: float = 2.0
+
+    @classmethod
+    def from_settings(cls, settings) -> UrlPolicy:
+        return cls(
+            allow_http=settings.webhook_allow_http,
+            allow_private=settings.webhook_allow_private,
+            dns_timeout=settings.webhook_dns_timeout,
+        )
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a delivery really connects: the checked address, with the URL's host name
+    kept for the Host header and TLS (SNI and certificate check)."""
+
+    url: str
+    host_header: str
+    server_name: str
+    address: IPAddress
+
+
+def split_url(url: str, policy: UrlPolicy) -> SplitResult:
+    """The URL's parts, after the checks that need no network."""
+    if any(ch.isspace() or ord(ch) < 32 for ch in url):
+        raise UnsafeUrl("must not contain spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise UnsafeUrl("is not a valid URL") from None
+    scheme = parts.scheme.lower()
+    if scheme not in {"https", "http"}:
+        raise UnsafeUrl("must start with https://")
+    if scheme == "http" and not policy.allow_http:
+        raise UnsafeUrl("must use https")
+    if parts.username is not None or parts.password is not None:
+        raise UnsafeUrl("must not contain credentials; verify the webhook signature instead")
+    if not parts.hostname:
+        raise UnsafeUrl("has no host")
+    if port == 0:
+        raise UnsafeUrl("has an invalid port")
+    return parts
+
+
+def is_public(address: IPAddress) -> bool:
+    """True for addresses on the public internet (not private, loopback, link-local, ...)."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_global and not address.is_multicast
+
+
+def resolve(host: str, port: int, timeout: float) -> list[IPAddress]:
+    """Every address `host` resolves to; UnsafeUrl if it does not resolve within `timeout`."""
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:
+        pass
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        raise UnsafeUrl("has an invalid host name") from None
+    future = _RESOLVER.submit(socket.getaddrinfo, host, port, proto=socket.IPPROTO_TCP)
+    try:
+        infos = future.result(timeout=timeout)
+    except FutureTimeout:
+        future.cancel()
+        raise UnsafeUrl(f"host {host!r} did not resolve within {timeout:g} s") from None
+    except (OSError, UnicodeError, ValueError):
+        raise UnsafeUrl(f"host {host!r} does not resolve") from None
+    addresses: list[IPAddress] = []
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        if address not in addresses:
+            addresses.append(address)
+    if not addresses:
+        raise UnsafeUrl(f"host {host!r} does not resolve")
+    return addresses
+
+
+def check_url(url: str, policy: UrlPolicy) -> Target:
+    """Validate `url` now (syntax, scheme, DNS, addresses) and say where to connect."""
+    parts = split_url(url, policy)
+    host = parts.hostname or ""
+    scheme = parts.scheme.lower()
+    port = parts.port or (443 if scheme == "https" else 80)
+    addresses = resolve(host, port, policy.dns_timeout)
+    if not policy.allow_private:
+        refused = [a for a in addresses if not is_public(a)]
+        if refused:
+            raise UnsafeUrl(
+                f"host {host!r} resolves to a private, loopback or link-local address ({refused[0]})"
+            )
+    address = addresses[0]
+    literal = f"[{address}]" if address.version == 6 else str(address)
+    netloc = f"{literal}:{parts.port}" if parts.port else literal
+    host_header = parts.netloc.rsplit("@", 1)[-1]
+    target_url = urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
+    server_name = host.encode("idna").decode("ascii")
+    return Target(url=target_url, host_header=host_header, server_name=server_name, address=address)
