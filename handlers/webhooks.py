@@ -7,7 +7,7 @@ def list_webhook_endpoints(caller, limit=100, offset=0):
 
 
 def create_webhook_endpoint(caller, body):
-    endpoint = webhooks.create_endpoint(caller.administration_id, body)
+    endpoint = webhooks.create_endpoint(caller.administration_id, body, acting_key_id=caller.key_id)
     return ({**serialize.webhook_endpoint(endpoint), "secret": endpoint.secret}, 201,
             {"Location": f"/api/webhook-endpoints/{endpoint.id}"})
 
@@ -17,16 +17,17 @@ def get_webhook_endpoint(caller, id):
 
 
 def update_webhook_endpoint(caller, id, body):
-    return serialize.webhook_endpoint(webhooks.update_endpoint(caller.administration_id, id, body))
+    return serialize.webhook_endpoint(webhooks.update_endpoint(caller.administration_id, id, body,
+                                                              acting_key_id=caller.key_id))
 
 
 def delete_webhook_endpoint(caller, id):
-    webhooks.delete_endpoint(caller.administration_id, id)
+    webhooks.delete_endpoint(caller.administration_id, id, acting_key_id=caller.key_id)
     return None, 204
 
 
 def rotate_webhook_secret(caller, id):
-    endpoint = webhooks.rotate_secret(caller.administration_id, id)
+    endpoint = webhooks.rotate_secret(caller.administration_id, id, acting_key_id=caller.key_id)
     return {**serialize.webhook_endpoint(endpoint), "secret": endpoint.secret}
 
 

@@ -27,6 +27,7 @@ ACTIONS = (
     "webhook_endpoint.created",
     "webhook_endpoint.updated",
     "webhook_endpoint.deleted",
+    "webhook_endpoint.secret_rotated",
 )
 
 

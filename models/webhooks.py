@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import peewee
 
+from models.audit import record_audit
 from models.db import TenantModel, database, utcnow
 from models.errors import Conflict, Invalid
 from models.events import EVENT_TYPES, Event
@@ -123,13 +124,25 @@ def _event_list(events) -> str:
     return ",".join(dict.fromkeys(events))
 
 
-def create_endpoint(administration_id, data: dict) -> WebhookEndpoint:
-    """A new enabled endpoint with a fresh secret (returned once, by the caller)."""
+def _audit(endpoint: WebhookEndpoint, action: str, acting_key_id, details: dict) -> None:
+    """The audit entry of an endpoint change (never with a secret)."""
+    record_audit(endpoint.administration_id, action, "webhook_endpoint", endpoint.id,
+                 actor_key_id=acting_key_id, details=details)
+
+
+def _described(endpoint: WebhookEndpoint) -> dict:
+    return {"url": endpoint.url, "events": endpoint.event_types, "enabled": endpoint.enabled}
+
+
+def create_endpoint(administration_id, data: dict, acting_key_id=None) -> WebhookEndpoint:
+    """A new enabled endpoint with a fresh secret (returned once, by the caller).
+
+    `acting_key_id` (here and below) is the API key that asked, for the audit log."""
     url = _checked_url(data["url"])  # DNS outside the transaction
     with database.atomic():
         if WebhookEndpoint.of(administration_id).count() >= MAX_ENDPOINTS:
             raise Conflict(f"an administration can have at most {MAX_ENDPOINTS} webhook endpoints")
-        return WebhookEndpoint.create(
+        endpoint = WebhookEndpoint.create(
             administration=administration_id,
             url=url,
             description=data.get("description"),
@@ -137,13 +150,16 @@ def create_endpoint(administration_id, data: dict) -> WebhookEndpoint:
             enabled=data.get("enabled", True),
             secret=new_secret(),
         )
+        _audit(endpoint, "webhook_endpoint.created", acting_key_id, _described(endpoint))
+        return endpoint
 
 
-def update_endpoint(administration_id, endpoint_id, data: dict) -> WebhookEndpoint:
+def update_endpoint(administration_id, endpoint_id, data: dict, acting_key_id=None) -> WebhookEndpoint:
     """PATCH: change only the given fields. Enabling clears the reason it was disabled."""
     url = _checked_url(data["url"]) if "url" in data else None
     with database.atomic():
         endpoint = WebhookEndpoint.get_owned(administration_id, endpoint_id)
+        before = _described(endpoint)
         if url is not None:
             endpoint.url = url
         if "description" in data:
@@ -156,18 +172,24 @@ def update_endpoint(administration_id, endpoint_id, data: dict) -> WebhookEndpoi
             endpoint.failing_since = None
         endpoint.updated_at = utcnow()
         endpoint.save()
+        after = _described(endpoint)
+        changed = {name: after[name] for name in after if after[name] != before[name]}
+        if "description" in data:
+            changed["description"] = endpoint.description
+        _audit(endpoint, "webhook_endpoint.updated", acting_key_id, changed)
         return endpoint
 
 
 @database.atomic()
-def delete_endpoint(administration_id, endpoint_id) -> None:
+def delete_endpoint(administration_id, endpoint_id, acting_key_id=None) -> None:
     """Delete an endpoint and its delivery log."""
     endpoint = WebhookEndpoint.get_owned(administration_id, endpoint_id)
+    _audit(endpoint, "webhook_endpoint.deleted", acting_key_id, {"url": endpoint.url})
     endpoint.delete_instance()
 
 
 @database.atomic()
-def rotate_secret(administration_id, endpoint_id) -> WebhookEndpoint:
+def rotate_secret(administration_id, endpoint_id, acting_key_id=None) -> WebhookEndpoint:
     """A new secret; the one it replaces keeps signing (alongside) for 24 hours."""
     endpoint = WebhookEndpoint.get_owned(administration_id, endpoint_id)
     now = utcnow()
@@ -176,6 +198,8 @@ def rotate_secret(administration_id, endpoint_id) -> WebhookEndpoint:
     endpoint.secret = new_secret()
     endpoint.updated_at = now
     endpoint.save()
+    _audit(endpoint, "webhook_endpoint.secret_rotated", acting_key_id,
+           {"previous_secret_expires_at": now + ROTATION_OVERLAP})
     return endpoint
 
 

@@ -35,6 +35,9 @@ class GunicornServer:
             "PAYDOCK_PORT": str(self.port),
             "PAYDOCK_WORKERS": str(workers),
             "PAYDOCK_LOG_LEVEL": "WARNING",
+            # Rate limiting is on by default; tests that measure it pass their own limits.
+            "PAYDOCK_RATE_LIMIT_PER_SECOND": "10000",
+            "PAYDOCK_RATE_LIMIT_BURST": "10000",
             **env,
         }
         self.process: subprocess.Popen | None = None

@@ -206,3 +206,49 @@ def test_tenant_isolation_for_endpoints(tenant, other_tenant):
 ])
 def test_unknown_ids(tenant, path):
     assert tenant.get(path).status_code in {400, 404}
+
+
+# ------------------------------------------------------------------ audit log
+
+def test_endpoint_changes_are_audited_with_the_acting_key_and_never_the_secret(tenant, other_tenant):
+    key_id = tenant.get("/api/api-keys").json()["data"][0]["id"]
+    created = tenant.post("/api/webhook-endpoints", {"url": HOOK, "events": ["contact.created"]})
+    endpoint_id = created.json()["id"]
+    patched = tenant.patch(f"/api/webhook-endpoints/{endpoint_id}", {"enabled": False, "events": []})
+    rotated = tenant.post(f"/api/webhook-endpoints/{endpoint_id}/rotate-secret")
+    deleted = tenant.delete(f"/api/webhook-endpoints/{endpoint_id}")
+    assert [r.status_code for r in (created, patched, rotated, deleted)] == [201, 200, 200, 204]
+    # Refused changes record nothing.
+    assert tenant.patch(f"/api/webhook-endpoints/{endpoint_id}", {"enabled": True}).status_code == 404
+    assert tenant.post("/api/webhook-endpoints", {"url": "ftp://example.nl/x"}).status_code == 422
+
+    log = tenant.get("/api/audit-log", params={"target_id": endpoint_id})
+    assert log.status_code == 200, log.text
+    entries = log.json()["data"]
+    assert [e["action"] for e in entries] == ["webhook_endpoint.created", "webhook_endpoint.updated",
+                                              "webhook_endpoint.secret_rotated",
+                                              "webhook_endpoint.deleted"]
+    assert {e["actor_key_id"] for e in entries} == {key_id}
+    assert {e["target_type"] for e in entries} == {"webhook_endpoint"}
+    assert [e["request_id"] for e in entries] == [
+        r.headers["x-request-id"] for r in (created, patched, rotated, deleted)]
+    assert entries[0]["details"] == {"url": HOOK, "events": ["contact.created"], "enabled": True}
+    assert entries[1]["details"] == {"enabled": False, "events": []}
+    assert entries[3]["details"] == {"url": HOOK}
+    for secret in (created.json()["secret"], rotated.json()["secret"]):
+        assert secret not in log.text and secret[6:] not in log.text
+    assert other_tenant.get("/api/audit-log", params={"target_id": endpoint_id}).json()["total"] == 0
+
+
+def test_an_endpoint_change_and_its_audit_entry_commit_together(tenant, monkeypatch):
+    from models import db, webhooks
+    from models.audit import AuditEntry
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("audit log unavailable")
+
+    monkeypatch.setattr(webhooks, "record_audit", broken)
+    with db.database.connection_context(), pytest.raises(RuntimeError):
+        webhooks.create_endpoint(tenant.administration_id, {"url": HOOK})
+    assert count_rows(WebhookEndpoint, administration=tenant.administration_id) == 0
+    assert count_rows(AuditEntry, administration=tenant.administration_id) == 1  # the key's own
