@@ -257,12 +257,19 @@ class BodyValidator(JSONRequestBodyValidator):
     """Reads a JSON body defensively and reports every schema violation as a 422 with `errors[]`.
 
     A body needs `Content-Type: application/json` (charset UTF-8 if one is given):
-    anything else, or none, is 415. Bodies that are not UTF-8, not JSON, nested deeper
-    than Python's parser allows, or hold numbers too long to convert are 400. Text
-    that no database can store (NUL characters, unpaired surrogates) is 422."""
+    anything else, or none, is 415; a request without a body needs none. Bodies that
+    are not UTF-8, not JSON, nested deeper than Python's parser allows, or hold numbers
+    too long to convert are 400. Text that no database can store (NUL characters,
+    unpaired surrogates) is 422."""
 
     async def wrap_receive(self, receive, *, scope):
-        content_type = next((v for k, v in scope["headers"] if k == b"content-type"), None)
+        headers = dict(scope["headers"])
+        content_type = headers.get(b"content-type")
+        no_body = headers.get(b"content-length", b"0").strip() in (b"", b"0") and (
+            b"transfer-encoding" not in headers)
+        if content_type is None and no_body:
+            # No body at all: an optional body is left out (400 if the operation needs one).
+            return await super().wrap_receive(receive, scope=scope)
         if content_type is None:
             raise UnsupportedMediaTypeProblem(
                 detail="A request body needs Content-Type: application/json"

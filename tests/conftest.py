@@ -108,8 +108,12 @@ def session_client(app):
 
 @pytest.fixture
 def client(session_client, settings):
-    """The API client, with the models bound to this backend's database."""
+    """The API client, with the models bound to this backend's database and the webhook URL
+    rules of these settings (an app another test created may have set its own)."""
+    from models.webhooks import configure as configure_webhooks
+
     bind_test_database(settings.database_url)
+    configure_webhooks(settings)
     return session_client
 
 

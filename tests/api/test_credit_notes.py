@@ -148,9 +148,15 @@ def test_invalid_credit_requests_are_422(tenant, body, field):
     assert field in [e["field"] for e in response.json()["errors"]]
 
 
-def test_credit_with_a_body_sent_without_content_type(tenant):
+def test_credit_with_a_body_needs_its_content_type_and_without_one_credits_everything(tenant):
     invoice = make_invoice(tenant, status="verzonden", lines=[line(), line(price=10.00)])
-    response = tenant.client.post(f"/api/invoices/{invoice['id']}/credit", headers={"X-API-Key": tenant.key},
+    # A body is JSON only when it says so (415 otherwise, and nothing is credited).
+    untyped = tenant.client.post(f"/api/invoices/{invoice['id']}/credit", headers={"X-API-Key": tenant.key},
+                                 content=json.dumps({"line_ids": [invoice["lines"][1]["id"]]}).encode())
+    assert untyped.status_code == 415, untyped.text
+    assert tenant.get("/api/invoices", params={"status": "concept,verzonden"}).json()["total"] == 1
+    response = tenant.client.post(f"/api/invoices/{invoice['id']}/credit",
+                                  headers={"X-API-Key": tenant.key, "Content-Type": "application/json"},
                                   content=json.dumps({"line_ids": [invoice["lines"][1]["id"]]}).encode())
     assert response.status_code == 201 and response.json()["total_incl"] == -10.00
     bare = tenant.client.post(f"/api/invoices/{invoice['id']}/credit", headers={"X-API-Key": tenant.key})
