@@ -16,6 +16,7 @@ from app import create_app
 from models import tenancy
 from settings import Settings
 from tests.conftest import GENEROUS_RATE_LIMIT, bind_test_database
+from tests.contract import schemathesis_hooks  # noqa: F401  (registers the hooks in-process too)
 from tests.server import ROOT, GunicornServer
 
 FUZZ_DB = "sqlite:///" + tempfile.mkdtemp(prefix="paydock-fuzz-") + "/fuzz.db"

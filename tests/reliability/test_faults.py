@@ -39,16 +39,16 @@ def own_postgres():
     server.cleanup()
 
 
-def _wait_healthy(base_url: str, seconds: float = 30) -> None:
+def _wait_ready(base_url: str, seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
-            if httpx.get(base_url + "/api/health", timeout=DB_TIMEOUT + SLACK).status_code == 200:
+            if httpx.get(base_url + "/api/ready", timeout=DB_TIMEOUT + SLACK).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    raise AssertionError("the server did not become healthy again")
+    raise AssertionError("the server did not become ready again")
 
 
 @pytest.mark.postgres
@@ -77,6 +77,7 @@ def test_postgres_stopping_mid_run_gives_503s_and_the_same_server_recovers(own_p
                 outage["uncached_key"] = client.get("/api/contacts",
                                                     headers={"X-API-Key": unused_key})
                 outage["health"] = client.get("/api/health")
+                outage["ready"] = client.get("/api/ready")
             time.sleep(3)
             pg.restart()
             outage["restarted"] = time.monotonic()
@@ -94,14 +95,17 @@ def test_postgres_stopping_mid_run_gives_503s_and_the_same_server_recovers(own_p
         assert report.statuses[503] > 0, report.summary()
         assert report.statuses[200] > 0 and report.statuses[201] > 0, report.summary()
         assert not report.transport_errors, report.summary()
-        for name in ("uncached_key", "health"):  # the API-key check and health answer 503 too
+        # Liveness does not depend on the database (no restart for an outage elsewhere) ...
+        assert outage["health"].status_code == 200 and outage["health"].json() == {"status": "ok"}
+        # ... while the API-key check and readiness answer 503 (no traffic to this node).
+        for name in ("uncached_key", "ready"):
             response = outage[name]
             assert response.status_code == 503, (name, response.text)
             assert response.headers["content-type"] == "application/problem+json"
             assert response.json()["detail"] == "The database is unavailable"
 
         # After the restart the same server (no restart of PayDock) answers normally.
-        _wait_healthy(server.url)
+        _wait_ready(server.url)
         with httpx.Client(base_url=server.url, timeout=DB_TIMEOUT + SLACK) as client:
             after = [client.get("/api/contacts?limit=1", headers=headers).status_code
                      for _ in range(20)]
@@ -165,8 +169,10 @@ def test_an_unresponsive_database_gives_503_within_the_timeout():
             database_timeout=DB_TIMEOUT))
         with TestClient(application) as client:
             health = _bounded(lambda: client.get("/api/health"))
+            ready = _bounded(lambda: client.get("/api/ready"))
             keyed = _bounded(lambda: client.get("/api/contacts", headers={"X-API-Key": "ftj_" + "a" * 43}))
-        for response in (health, keyed):
+        assert health.status_code == 200  # liveness never waits for the database
+        for response in (ready, keyed):
             assert response.status_code == 503
             assert response.headers["content-type"] == "application/problem+json"
             assert "Traceback" not in response.text
