@@ -174,13 +174,16 @@ def _next_batch(today: date, administration_id, after, batch_size: int) -> list[
 
 
 def _bill(batch: list[Subscription], today: date, summary: BillingSummary) -> None:
+    """Bill one administration's batch of due subscriptions (inside the batch's transaction)."""
     now = utcnow()
+    administration_id = batch[0].administration_id
     lines: dict = {sub.id: [] for sub in batch}
-    for line in (SubscriptionLine.select().where(SubscriptionLine.subscription.in_(list(lines)))
+    for line in (SubscriptionLine.of(administration_id)
+                 .where(SubscriptionLine.subscription.in_(list(lines)))
                  .order_by(SubscriptionLine.subscription, SubscriptionLine.position)):
         lines[line.subscription_id].append(line)
     contact_ids = list({sub.contact_id for sub in batch})
-    contacts = {c.id: c for c in Contact.select().where(Contact.id.in_(contact_ids))}
+    contacts = {c.id: c for c in Contact.of(administration_id).where(Contact.id.in_(contact_ids))}
 
     plan: list[_Claim] = []
     for sub in batch:
@@ -194,7 +197,7 @@ def _bill(batch: list[Subscription], today: date, summary: BillingSummary) -> No
     summary.periods_skipped += len(plan) - len(claimed)
     # Numbers follow the periods' order (a batch is one administration's).
     claimed.sort(key=lambda c: (c.start, str(c.subscription.id)))
-    numbers = _reserve_numbers(claimed, administration_id=batch[0].administration_id)
+    numbers = _reserve_numbers(claimed, administration_id)
     totals = {sub.id: totals_of(lines[sub.id]) for sub in batch}
     invoices: list[Invoice] = []
     for claim in claimed:
@@ -209,7 +212,7 @@ def _bill(batch: list[Subscription], today: date, summary: BillingSummary) -> No
             _write(invoices, summary)
             invoices = []
     _write(invoices, summary)
-    _advance(batch, now)
+    _advance(administration_id, batch, now)
 
 
 def _reserve_numbers(claimed: list[_Claim], administration_id) -> dict:
@@ -233,7 +236,7 @@ def _issue(invoice: Invoice, contact: Contact, number: str) -> None:
     invoice.status = "verzonden"
 
 
-def _advance(batch: list[Subscription], now) -> None:
+def _advance(administration_id, batch: list[Subscription], now) -> None:
     """Store every subscription's new next_index and next_period_start with one UPDATE."""
     for sub in batch:
         sub.schedule()
@@ -243,7 +246,8 @@ def _advance(batch: list[Subscription], now) -> None:
         next_period_start=peewee.Case(Subscription.id, [(key(s.id), s.next_period_start) for s in batch],
                                       Subscription.next_period_start),
         updated_at=now,
-    ).where(Subscription.id.in_([s.id for s in batch])).execute())
+    ).where(Subscription.administration == administration_id,
+            Subscription.id.in_([s.id for s in batch])).execute())
 
 
 def _claim(plan: list[_Claim], now) -> list[_Claim]:
