@@ -15,19 +15,19 @@ a time, in batches, one transaction per batch (so a transaction touches one tena
    numbers as one block per year from models.numbering, in year order, so concurrent
    runs lock the number counters in one order and cannot deadlock;
 4. move every subscription of the batch past the periods it just had billed, with one
-   UPDATE.
+   UPDATE per distinct new position (usually one).
 
 A crash or error rolls back the whole batch (claims, invoices, numbers, events), so a
 rerun bills exactly what is still unbilled and invoice numbers stay gapless. Memory is
-bounded by the batch size. Statements per batch: a handful, plus one event INSERT per
-invoice (models.events.record_event).
+bounded by the batch size, and so is the number of statements per batch: a handful,
+whatever the batch holds.
 """
 
 from __future__ import annotations
 
 import contextlib
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -38,7 +38,7 @@ import peewee
 from models import serialize
 from models.contacts import Contact
 from models.db import database, is_postgres, utcnow
-from models.events import record_event
+from models.events import record_events
 from models.invoices import (
     BUSINESS_TIMEZONE,
     NUMBER_SERIES,
@@ -147,6 +147,7 @@ def run_billing(today: date | None = None, progress: Callable[[int, int], None] 
             after = None
             while True:
                 with database.atomic():
+                    _replan_foreign_key_checks()
                     batch = _next_batch(today, tenant, after, batch_size)
                     if batch:
                         after = (batch[-1].next_period_start, batch[-1].id)
@@ -160,27 +161,41 @@ def run_billing(today: date | None = None, progress: Callable[[int, int], None] 
     return summary
 
 
+def _replan_foreign_key_checks() -> None:
+    """PostgreSQL caches the plan of each foreign-key check per connection. One made while
+    the invoice table was nearly empty (a new database, or a first batch of a few
+    subscriptions) scans the whole table for every invoice line: re-plan them per batch."""
+    if is_postgres():
+        database.execute_sql("DISCARD PLANS")
+
+
 def _next_batch(today: date, administration_id, after, batch_size: int) -> list[Subscription]:
     """The administration's next due subscriptions after `after` (next_period_start, id),
     locked for this run (others' locked ones are skipped: another run has them)."""
     query = _due(today, administration_id).order_by(Subscription.next_period_start, Subscription.id)
     if after is not None:
+        # A row comparison, so the index scan starts at the cursor instead of walking
+        # past the entries of every subscription billed (and so updated) before it.
         start, key = after
-        query = query.where((Subscription.next_period_start > start)
-                            | ((Subscription.next_period_start == start) & (Subscription.id > key)))
+        query = query.where(
+            peewee.Tuple(Subscription.next_period_start, Subscription.id)
+            > peewee.Tuple(Subscription.next_period_start.db_value(start), Subscription.id.db_value(key)))
     if is_postgres():
         query = query.for_update(skip_locked=True)
     return list(query.limit(batch_size))
 
 
 def _bill(batch: list[Subscription], today: date, summary: BillingSummary) -> None:
+    """Bill one administration's batch of due subscriptions (inside the batch's transaction)."""
     now = utcnow()
+    administration_id = batch[0].administration_id
     lines: dict = {sub.id: [] for sub in batch}
-    for line in (SubscriptionLine.select().where(SubscriptionLine.subscription.in_(list(lines)))
+    for line in (SubscriptionLine.of(administration_id)
+                 .where(SubscriptionLine.subscription.in_(list(lines)))
                  .order_by(SubscriptionLine.subscription, SubscriptionLine.position)):
         lines[line.subscription_id].append(line)
     contact_ids = list({sub.contact_id for sub in batch})
-    contacts = {c.id: c for c in Contact.select().where(Contact.id.in_(contact_ids))}
+    contacts = {c.id: c for c in Contact.of(administration_id).where(Contact.id.in_(contact_ids))}
 
     plan: list[_Claim] = []
     for sub in batch:
@@ -194,7 +209,7 @@ def _bill(batch: list[Subscription], today: date, summary: BillingSummary) -> No
     summary.periods_skipped += len(plan) - len(claimed)
     # Numbers follow the periods' order (a batch is one administration's).
     claimed.sort(key=lambda c: (c.start, str(c.subscription.id)))
-    numbers = _reserve_numbers(claimed, administration_id=batch[0].administration_id)
+    numbers = _reserve_numbers(claimed, administration_id)
     totals = {sub.id: totals_of(lines[sub.id]) for sub in batch}
     invoices: list[Invoice] = []
     for claim in claimed:
@@ -209,7 +224,7 @@ def _bill(batch: list[Subscription], today: date, summary: BillingSummary) -> No
             _write(invoices, summary)
             invoices = []
     _write(invoices, summary)
-    _advance(batch, now)
+    _advance(administration_id, batch, now)
 
 
 def _reserve_numbers(claimed: list[_Claim], administration_id) -> dict:
@@ -233,17 +248,16 @@ def _issue(invoice: Invoice, contact: Contact, number: str) -> None:
     invoice.status = "verzonden"
 
 
-def _advance(batch: list[Subscription], now) -> None:
-    """Store every subscription's new next_index and next_period_start with one UPDATE."""
+def _advance(administration_id, batch: list[Subscription], now) -> None:
+    """Store every subscription's new next_index and next_period_start: one UPDATE per
+    distinct pair (subscriptions that started together move together)."""
+    groups: dict = defaultdict(list)
     for sub in batch:
         sub.schedule()
-    key = Subscription.id.db_value
-    (Subscription.update(
-        next_index=peewee.Case(Subscription.id, [(key(s.id), s.next_index) for s in batch]),
-        next_period_start=peewee.Case(Subscription.id, [(key(s.id), s.next_period_start) for s in batch],
-                                      Subscription.next_period_start),
-        updated_at=now,
-    ).where(Subscription.id.in_([s.id for s in batch])).execute())
+        groups[(sub.next_index, sub.next_period_start)].append(sub.id)
+    for (next_index, next_period_start), ids in groups.items():
+        (Subscription.update(next_index=next_index, next_period_start=next_period_start, updated_at=now)
+         .where(Subscription.administration == administration_id, Subscription.id.in_(ids)).execute())
 
 
 def _claim(plan: list[_Claim], now) -> list[_Claim]:
@@ -286,8 +300,8 @@ def _write(invoices: list[Invoice], summary: BillingSummary) -> None:
         return
     _insert_rows(Invoice, invoices)
     _insert_rows(InvoiceLine, [line for inv in invoices for line in inv.loaded_lines])
-    for invoice in invoices:
-        record_event(invoice.administration_id, "invoice.created", serialize.invoice(invoice))
+    record_events(invoices[0].administration_id,
+                  [("invoice.created", serialize.invoice(invoice)) for invoice in invoices])
     summary.invoices += len(invoices)
 
 
