@@ -184,6 +184,20 @@ def test_issued_invoices_carry_the_administrations_number_prefix_and_term(tenant
         ("F2026-0001", "2026-01-11"), ("F2026-0002", "2026-02-11")]
 
 
+def test_a_batchs_events_read_like_single_events_in_invoice_order(tenant):
+    make_subscription(tenant, start_date="2026-01-01", invoice_status="verzonden")
+    assert bill(date(2026, 3, 1), tenant).invoices == 3
+    response = tenant.get("/api/events?limit=100")
+    assert response.status_code == 200, response.text
+    listed = response.json()["data"]
+    assert [e["type"] for e in listed] == [
+        "contact.created", "subscription.created", "invoice.created", "invoice.created", "invoice.created"]
+    single, *batch = listed[1:]
+    assert all(set(e) == set(single) for e in batch)
+    assert [e["data"]["number"] for e in batch] == ["2026-0001", "2026-0002", "2026-0003"]
+    assert tenant.get(f"/api/events/{batch[0]['id']}").json() == batch[0]
+
+
 def test_end_date_stops_billing(tenant):
     subscription = make_subscription(tenant, start_date="2026-01-15", end_date="2026-03-15")
     assert bill(date(2026, 12, 31), tenant).invoices == 3
