@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -177,3 +179,22 @@ def test_plain_text_logs_when_json_is_off():
         assert line.endswith("WARNING paydock [None] plain text")
     finally:
         jsonlog.configure_logging("INFO", json_logs=True)
+
+
+def test_gunicorn_logs_plain_text_when_json_is_off(tmp_path):
+    """PAYDOCK_LOG_JSON=false: gunicorn's own lines and the access lines are plain text,
+    each access line with its request id."""
+    with GunicornServer("sqlite:///" + str(tmp_path / "plain.db"), workers=1,
+                        PAYDOCK_LOG_LEVEL="INFO", PAYDOCK_LOG_JSON="false") as server:
+        response = httpx.get(server.url + "/api/health", headers={"X-Request-Id": "plain-1"})
+        assert response.headers["x-request-id"] == "plain-1"
+        # The access line is written just after the response went out.
+        deadline = time.monotonic() + 10
+        while "[plain-1]" not in server.log_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        log = server.log_text()
+    lines = [line for line in log.splitlines() if line.strip()]
+    assert lines and not any(line.startswith("{") for line in lines), log[-2000:]
+    assert any(" INFO gunicorn.error " in line and "Booting worker" in line for line in lines), log[-2000:]
+    access = "INFO paydock.access [plain-1] GET /api/health 200"
+    assert any(line.endswith(access) for line in lines), log[-2000:]
