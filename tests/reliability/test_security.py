@@ -271,3 +271,11 @@ def test_every_keyed_operation_documents_rate_limits_and_outages():
                                                "RateLimit-Reset"} <= set(headers):
                 problems.append(f"{name}: {status} lacks RateLimit-* headers")
     assert problems == []
+
+
+def test_only_public_operations_skip_the_database():
+    """`x-uses-database: false` (answer while the database is down) fits only operations
+    without a key: a keyed one needs the database for its key and its rate limit."""
+    skipping = [name for name, _method, op in _operations() if op.get("x-uses-database") is False]
+    assert skipping == ["GET /health", "GET /metrics"]
+    assert all(op.get("security") == [] for name, _method, op in _operations() if name in skipping)
