@@ -1,6 +1,6 @@
 import json
 
-from models import invoices, serialize
+from models import documents, invoices, serialize
 
 
 def list_invoices(caller, limit=100, offset=0, status=None, contact_id=None, overdue=None,
@@ -39,3 +39,15 @@ def credit_invoice(caller, id, body=None):
     options = body if isinstance(body, dict) else {}
     credit = invoices.credit_invoice(caller.administration_id, id, options)
     return serialize.invoice(credit), 201, {"Location": f"/api/invoices/{credit.id}"}
+
+
+def get_invoice_pdf(caller, id):
+    pdf = documents.render_invoice(caller.administration_id, id, "pdf")
+    return pdf, 200, {"Content-Type": "application/pdf",
+                      "Content-Disposition": f'inline; filename="invoice-{id}.pdf"'}
+
+
+def get_invoice_ubl(caller, id):
+    xml = documents.render_invoice(caller.administration_id, id, "ubl")
+    return xml, 200, {"Content-Type": "application/xml",
+                      "Content-Disposition": f'attachment; filename="invoice-{id}.xml"'}
