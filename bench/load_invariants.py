@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
     statuses = ", ".join(f"{s}: {n}" for s, n in sorted(report.statuses.items()))
+    keys_checked = len(report.notes.get("invoice_keys", [])) + len(report.notes.get("payment_keys", []))
     section = "\n".join([
         START,
         "## Load and invariants (invoices and payments)",
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         f"| invoices checked | {invoices} |",
         f"| payments checked | {payments} |",
         f"| outbox events checked | {events} |",
-        f"| idempotency keys checked | {len(report.notes.get('invoice_keys', [])) + len(report.notes.get('payment_keys', []))} |",
+        f"| idempotency keys checked | {keys_checked} |",
         f"| invariant violations | {len(violations)} |",
         "",
         "Invariants: invoice numbers per year are 1..N with no gap or double; concepts have no "

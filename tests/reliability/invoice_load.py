@@ -90,7 +90,8 @@ def _pay(client, invoice_id: str, amount: Decimal, *, retry: bool) -> None:
     if response is not None and response.status_code == 201:
         client.report.note("payment_keys", (key, response.json()["id"]))
         if retry:
-            again = client.post("/api/payments", body, idempotency_key=key, operation="create payment (retry)")
+            again = client.post("/api/payments", body, idempotency_key=key,
+                                operation="create payment (retry)")
             if again is not None and again.status_code == 201:
                 client.report.note("payment_keys", (key, again.json()["id"]))
 
@@ -142,7 +143,8 @@ def database_invariants(administration_id):
             paid[payment.invoice_id] += payment.amount
         for invoice in invoices:
             if invoice.amount_paid != paid[invoice.id]:
-                problems.append(f"{invoice.number}: amount_paid {invoice.amount_paid} != Σ {paid[invoice.id]}")
+                problems.append(
+                    f"{invoice.number}: amount_paid {invoice.amount_paid} != Σ {paid[invoice.id]}")
             if invoice.status in ("verzonden", "deels_betaald", "betaald"):
                 expected = payment_status(invoice.total_incl, invoice.amount_paid)
                 if invoice.status != expected:

@@ -21,7 +21,6 @@ from tests.reliability.invoice_load import (
 )
 from tests.server import GunicornServer
 
-
 pytestmark = pytest.mark.postgres
 
 
@@ -77,7 +76,8 @@ def test_twenty_identical_payments_with_one_key_make_one_payment(pg_server_4_wor
     after = httpx.get(f"{base}/api/invoices/{invoice['id']}", headers=headers).json()
     assert after["amount_paid"] == 100.00 and after["status"] == "deels_betaald"
     # A later retry replays; a different body with the same key is a conflict.
-    replay = httpx.post(f"{base}/api/payments", json=body, headers={**headers, "Idempotency-Key": "pay-once-42"})
+    same_key = {**headers, "Idempotency-Key": "pay-once-42"}
+    replay = httpx.post(f"{base}/api/payments", json=body, headers=same_key)
     assert replay.status_code == 201 and replay.headers["idempotent-replayed"] == "true"
     other = httpx.post(f"{base}/api/payments", json={**body, "amount": 5.00},
                        headers={**headers, "Idempotency-Key": "pay-once-42"})
