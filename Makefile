@@ -24,6 +24,13 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider
 
+# Benchmarks (not part of `make test`): PayDock vs a bare baseline, written to bench/RESULTS.md.
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+bench-quick: $(STAMP)
+	$(BIN)/python bench/run.py --quick
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/openapi-spec-validator openapi.yaml
