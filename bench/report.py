@@ -46,6 +46,7 @@ def render(data: dict, scenarios, targets) -> str:
         _row("load", f"wrk -t{config['threads']} -c{config['connections']}, {config['duration']} s per "
              f"run, {config['reps']} repetition(s) per target in alternating order, "
              f"{config['warmup']} s warm-up; medians shown"),
+        _row("other work on the machine", _others_summary(data)),
         _row("data", "; ".join(f"{lv}: {info['size']:,} rows per seeder, seeded in "
                                f"{info['seed_seconds']} s" for lv, info in data["levels"].items())),
         "",
@@ -53,23 +54,24 @@ def render(data: dict, scenarios, targets) -> str:
         "",
         "Errors are HTTP responses ≥ 400 plus socket errors (connect, read, write, timeout).",
         "Ratio: requests/s of the first target over the second. RSS: the largest gunicorn",
-        "worker during the scenario.",
+        "worker during the scenario. Other work: CPUs kept busy by processes that are not the",
+        "benchmark's own while that target was measured (mean over its repetitions).",
         "",
         _row("scenario", "level", "target", "req/s", "range (reps)", "p50 ms", "p95 ms", "p99 ms",
-             "errors", "ratio", "worker RSS MB"),
-        _row(*["---"] * 11),
+             "errors", "ratio", "worker RSS MB", "other work (CPUs)"),
+        _row(*["---"] * 12),
     ]
     for result in data["results"]:
         scenario = known.get(result["scenario"])
         title = scenario.title if scenario else result["scenario"]
         if result["problem"]:
             lines.append(_row(title, result["level"], "—", "failed", "", "", "", "", "",
-                              "", result["problem"][:120].replace("|", "/")))
+                              "", result["problem"][:160].replace("|", "/"), ""))
             continue
         if result["command"] is not None:
             seconds = result["command"].get("seconds")
             lines.append(_row(title, result["level"], "command", f"{seconds:.1f} s", "", "", "", "", "",
-                              "", ""))
+                              "", "", ""))
             continue
         names = list(result["targets"])
         for i, name in enumerate(names):
@@ -80,10 +82,23 @@ def render(data: dict, scenarios, targets) -> str:
             spread = f"{_n(min(t['reps_rps']), 0)}–{_n(max(t['reps_rps']), 0)}" if t["reps_rps"] else ""
             lines.append(_row(title if i == 0 else "", result["level"] if i == 0 else "",
                               label.get(name, name), _n(t["rps"]), spread, _n(t["p50_ms"], 2),
-                              _n(t["p95_ms"], 2), _n(t["p99_ms"], 2), t["errors"], ratio, _n(t["rss_mb"])))
+                              _n(t["p95_ms"], 2), _n(t["p99_ms"], 2), t["errors"], ratio, _n(t["rss_mb"]),
+                              _n(_mean(t.get("others_cpu") or [0.0]), 2)))
     lines += ["", *_targets_section(data, known), "", *_key_cache_section(data, known, label), "",
               *_count_section(data, known), "", *_memory_section(data, label)]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+def _others_summary(data: dict) -> str:
+    samples = [c for r in data["results"] for t in r["targets"].values() for c in t.get("others_cpu", [])]
+    if not samples:
+        return "not measured"
+    return (f"{_mean(samples):.2f} CPUs on average while measuring (max {max(samples):.2f}) of "
+            f"{data['facts']['cpus']}; see the last column")
 
 
 def _find(data: dict, scenario: str, level: str) -> dict | None:

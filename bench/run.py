@@ -33,6 +33,7 @@ import httpx  # noqa: E402
 import psutil  # noqa: E402
 
 from bench import report  # noqa: E402
+from bench.machine import CpuMeter, postmaster_pid  # noqa: E402
 from bench.scenarios import IDS_FOR_WRK, SCENARIOS, SEEDERS, TARGETS, HttpScenario  # noqa: E402
 from bench.seed import Seeded, order_seeders, seed_level  # noqa: E402
 from bench.servers import BenchServer, RssSampler  # noqa: E402
@@ -78,6 +79,7 @@ class TargetRun:
     target: str
     reps: list[WrkResult] = field(default_factory=list)
     rss_mb: float = 0.0
+    others_cpu: list[float] = field(default_factory=list)  # CPUs busy with other work, per rep
 
     def median(self, attribute: str) -> float:
         return statistics.median(getattr(r, attribute) for r in self.reps) if self.reps else 0.0
@@ -216,6 +218,8 @@ class Bench:
             self.seed()
             self.profile()
             self.start_servers()
+            self.meter = CpuMeter([s.process.pid for s in self.servers.values()]
+                                  + [pid for pid in [postmaster_pid(pg.data)] if pid])
             sampler = RssSampler().watch(list(self.servers.values()))
             try:
                 for level in self.config.levels:
@@ -304,8 +308,8 @@ class Bench:
             body_file = str(body_path)
         return ids_file, body_file
 
-    def probe(self, scenario: HttpScenario, level: str, server: BenchServer) -> str | None:
-        """One request as wrk will send it; a description of what is wrong, or None."""
+    def probe(self, scenario: HttpScenario, level: str, server: BenchServer) -> tuple[str | None, object]:
+        """One request as wrk will send it: (what is wrong or None, the JSON body)."""
         seeded = self.levels[level]
         first_id = seeded.ids[scenario.ids][0] if scenario.ids else ""
         unique = f"probe-{secrets.token_hex(4)}"
@@ -322,11 +326,14 @@ class Bench:
             response = httpx.request(scenario.method, server.url + fill(scenario.path), headers=headers,
                                      content=content, timeout=30)
         except httpx.HTTPError as exc:
-            return f"{server.name}: {exc!r}"
+            return f"{server.name}: {exc!r}", None
         if response.status_code != scenario.expect:
             return (f"{server.name} answered {response.status_code} (expected {scenario.expect}): "
-                    f"{response.text[:300]}")
-        return None
+                    f"{response.text[:300]}"), None
+        try:
+            return None, response.json()
+        except ValueError:
+            return f"{server.name} answered no JSON: {response.text[:300]}", None
 
     def run_http(self, scenario: HttpScenario, level: str, sampler: RssSampler) -> None:
         config = self.config
@@ -341,7 +348,11 @@ class Bench:
             run.problem = str(exc)
             say(f"  {exc}")
             return
-        problems = [p for t in scenario.targets if (p := self.probe(scenario, level, self.servers[t]))]
+        probes = {t: self.probe(scenario, level, self.servers[t]) for t in scenario.targets}
+        problems = [problem for problem, _ in probes.values() if problem]
+        bodies = [body for _, body in probes.values()]
+        if not problems and not scenario.writes and any(b != bodies[0] for b in bodies):
+            problems.append("the targets answered different bodies: they do not do the same work")
         if problems:
             run.problem = "; ".join(problems)
             say(f"  probe failed: {run.problem}")
@@ -362,10 +373,13 @@ class Bench:
             # A, B, B, A, A, B, ...: neither target always goes first.
             order = list(scenario.targets) if rep % 2 == 0 else list(reversed(scenario.targets))
             for target in order:
+                self.meter.start()
                 result = drive(target, config.duration, f"{run_tag}{rep}{target[:2]}")
+                others = self.meter.others()
                 run.runs[target].reps.append(result)
+                run.runs[target].others_cpu.append(others)
                 say(f"  {target:<16} rep {rep + 1}: {result.rps:8.1f} req/s  p95 {result.p95_ms:7.2f} ms"
-                    f"  errors {result.errors}")
+                    f"  errors {result.errors}  (other work: {others:.2f} CPUs)")
         for target in scenario.targets:
             run.runs[target].rss_mb = round(sampler.peak(target), 1)
 
@@ -402,6 +416,7 @@ class Bench:
                             "requests": tr.requests,
                             "rss_mb": tr.rss_mb,
                             "reps_rps": [round(r.rps, 1) for r in tr.reps],
+                            "others_cpu": [round(c, 2) for c in tr.others_cpu],
                         }
                         for t, tr in r.runs.items()
                     },
