@@ -15,9 +15,13 @@ Every scenario runs at each data level (by default "small" = 1,000 and "large" =
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bench.seed import SeedContext, Seeded, Seeder, analyze, spread_timestamps
 from models import contacts
@@ -106,6 +110,27 @@ class CommandScenario:
     writes: bool = True
 
     kind = "command"
+
+
+def timed_paydock(*args: str, timeout: float = 3600) -> Callable[[Seeded, dict], dict]:
+    """A CommandScenario.run that times `paydock ARGS` against the bench database.
+
+    `{administration}` in an argument becomes the level's administration id, e.g.
+    `timed_paydock("billing", "run", "--administration", "{administration}")`."""
+    cli = Path(__file__).resolve().parent.parent / "cli.py"
+
+    def run(seeded: Seeded, env: dict) -> dict:
+        argv = [a.replace("{administration}", str(seeded.administration_id)) for a in args]
+        start = time.monotonic()
+        result = subprocess.run([sys.executable, str(cli), *argv], cwd=cli.parent, env=env,
+                                capture_output=True, text=True, timeout=timeout)
+        seconds = time.monotonic() - start
+        if result.returncode != 0:
+            raise RuntimeError(f"paydock {' '.join(argv)} exited {result.returncode}: "
+                               f"{result.stderr[-500:]}")
+        return {"seconds": round(seconds, 2), "output": result.stdout[-2000:]}
+
+    return run
 
 
 CONTACT_BODY = json.dumps({

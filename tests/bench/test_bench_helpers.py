@@ -1,14 +1,16 @@
-"""The COPY seeding helper writes rows that read back exactly as the models wrote them."""
+"""Bench helpers: COPY seeding round trips exactly, seeder order, timed CLI commands."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import uuid
 from decimal import Decimal
 
 import pytest
 
-from bench.seed import Seeder, copy_rows, copy_text, order_seeders
+from bench.scenarios import timed_paydock
+from bench.seed import Seeded, Seeder, copy_rows, copy_text, order_seeders
 from models import db, tenancy
 from models.contacts import Contact
 from models.migrations import migrate
@@ -84,3 +86,13 @@ def test_copy_rows_stores_money_and_rates_as_the_fields_do(copy_database):
     assert stored == {"Koffie": (Decimal("3.49"), Decimal("9.00"), True),
                       "Licentie": (Decimal("1234567.89"), Decimal("5.50"), True)}
     assert cents == {"Koffie": 349, "Licentie": 123456789}
+
+
+def test_timed_paydock_times_a_cli_command_and_reports_failures(tmp_path):
+    seeded = Seeded("small", 1, uuid.UUID(int=5), keys={}, ids={})
+    env = {**os.environ, "PAYDOCK_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+    result = timed_paydock("migrate")(seeded, env)
+    assert result["seconds"] > 0
+    assert "applied" in result["output"]
+    with pytest.raises(RuntimeError, match="exited 2"):
+        timed_paydock("keys", "list", "--administration")(seeded, env)
