@@ -84,6 +84,10 @@ def render(data: dict, scenarios, targets) -> str:
                               label.get(name, name), _n(t["rps"]), spread, _n(t["p50_ms"], 2),
                               _n(t["p95_ms"], 2), _n(t["p99_ms"], 2), t["errors"], ratio, _n(t["rss_mb"]),
                               _n(_mean(t.get("others_cpu") or [0.0]), 2)))
+    notes = [f"- {known[r['scenario']].title if r['scenario'] in known else r['scenario']} "
+             f"({r['level']}): {note}" for r in data["results"] for note in r.get("notes", [])]
+    if notes:
+        lines += ["", "Notes:", "", *notes]
     lines += ["", *_targets_section(data, known), "", *_key_cache_section(data, known, label), "",
               *_count_section(data, known), "", *_memory_section(data, label)]
     return "\n".join(lines).rstrip() + "\n"

@@ -101,6 +101,7 @@ class ScenarioRun:
     problem: str | None = None
     profile: dict | None = None
     command: dict | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 def parse_args(argv: list[str] | None) -> Config:
@@ -382,6 +383,9 @@ class Bench:
                     f"  errors {result.errors}  (other work: {others:.2f} CPUs)")
         for target in scenario.targets:
             run.runs[target].rss_mb = round(sampler.peak(target), 1)
+            if any(r.requests == 0 for r in run.runs[target].reps):
+                run.notes.append(f"{target}: a {config.duration} s run completed no request "
+                                 "(its latencies read 0); run longer, e.g. --duration 10")
 
     def run_command(self, scenario, level: str) -> None:
         seeded = self.levels[level]
@@ -405,7 +409,7 @@ class Bench:
             "results": [
                 {
                     "scenario": r.scenario, "level": r.level, "problem": r.problem,
-                    "profile": r.profile, "command": r.command,
+                    "profile": r.profile, "command": r.command, "notes": r.notes,
                     "targets": {
                         t: {
                             "rps": round(tr.median("rps"), 1),

@@ -6,10 +6,18 @@ A new resource plugs in with
 2. HttpScenario entries (method, path and body templates; `{id}` is replaced by a
    random id from a seeded id list, `{unique}` by a value unique to the request);
 3. the same routes in bench/baseline.py, doing the same model-layer calls;
-or, for a batch job, a CommandScenario timing a `paydock` command.
+or, for a batch job, a CommandScenario timing a `paydock` command (timed_paydock).
+
+For example, GET one invoice once `models.invoices` exists:
+
+    SEEDERS["invoices"] = Seeder("invoices", seed_invoices, needs=("contacts",))
+    HttpScenario(name="invoice-get", title="GET /invoices/{id}", method="GET",
+                 path="/api/invoices/{id}", needs=("invoices",), ids="invoice",
+                 goal="PayDock ≥ 0.8× baseline", min_ratio=0.8,
+                 profile=lambda s: invoices.get_invoice(s.administration_id, s.ids["invoice"][0]))
 
 Every scenario runs at each data level (by default "small" = 1,000 and "large" =
-1,000,000 rows of the seeder's main resource, each level in its own administration).
+1,000,000 rows of each seeder's main resource, each level in its own administration).
 """
 
 from __future__ import annotations
