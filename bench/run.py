@@ -279,7 +279,7 @@ class Bench:
                     "select_ms": round(result.ms("select"), 3),
                     "detail": [
                         {"kind": s.kind, "ms": None if s.median_ms is None else round(s.median_ms, 3),
-                         "sql": s.sql[:300]}
+                         "sql": s.sql[:300], "plan": s.plan}
                         for s in result.statements
                     ],
                 }

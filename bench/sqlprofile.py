@@ -21,6 +21,7 @@ class Statement:
     sql: str
     params: tuple
     median_ms: float | None  # None: not a SELECT (not re-run)
+    plan: str = ""           # EXPLAIN of a SELECT
 
     @property
     def kind(self) -> str:
@@ -79,6 +80,11 @@ def _time(sql: str, params: tuple, repeat: int) -> float:
     return statistics.median(times)
 
 
+def _explain(sql: str, params: tuple) -> str:
+    rows = db.database.execute_sql("EXPLAIN " + sql, params).fetchall()
+    return "\n".join(row[0] for row in rows)
+
+
 def profile_call(call: Callable[[], object], repeat: int = 15) -> Profile:
     """Record `call`'s statements (rolled back afterwards) and time each SELECT."""
     database = db.database.obj
@@ -90,5 +96,6 @@ def profile_call(call: Callable[[], object], repeat: int = 15) -> Profile:
         for sql, params in recorder.statements:
             is_select = sql.lstrip().upper().startswith("SELECT")
             median = _time(sql, params, repeat) if is_select else None
-            statements.append(Statement(sql, params, median))
+            plan = _explain(sql, params) if is_select else ""
+            statements.append(Statement(sql, params, median, plan))
     return Profile(statements)
