@@ -67,6 +67,7 @@ class Config:
     output: str | None = None
     json_path: str | None = None
     progress: bool = True
+    wait_idle: float | None = None
 
     def size(self, level: str) -> int:
         return {"small": self.small, "large": self.large}[level]
@@ -121,6 +122,8 @@ def parse_args(argv: list[str] | None) -> Config:
     parser.add_argument("--output", help="markdown report (default bench/RESULTS.md; --tiny: stdout)")
     parser.add_argument("--json", dest="json_path", help="also write the raw figures as JSON here")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--wait-idle", type=float, metavar="LOAD",
+                        help="first wait (up to 30 min) until the 1-minute load average is below LOAD")
     args = parser.parse_args(argv)
     name = "quick" if args.quick else "tiny" if args.tiny else "full"
     values = dict(MODES[name])
@@ -137,7 +140,7 @@ def parse_args(argv: list[str] | None) -> Config:
     output = args.output if args.output is not None else (None if name == "tiny"
                                                           else str(ROOT / "bench" / "RESULTS.md"))
     return Config(mode=name, threads=args.threads, connections=args.connections, levels=levels,
-                  scenarios=scenarios, output=output, json_path=args.json_path,
+                  scenarios=scenarios, output=output, json_path=args.json_path, wait_idle=args.wait_idle,
                   progress=not args.no_progress and sys.stderr.isatty(), **values)
 
 
@@ -154,6 +157,14 @@ def selected(config: Config) -> list:
             continue
         chosen.append(scenario)
     return chosen
+
+
+def wait_until_idle(threshold: float, limit_s: float = 1800) -> None:
+    """Other work on a shared machine skews both targets; start when it has calmed down."""
+    deadline = time.monotonic() + limit_s
+    while (load := os.getloadavg()[0]) >= threshold and time.monotonic() < deadline:
+        say(f"load average {load:.2f} ≥ {threshold}: waiting")
+        time.sleep(15)
 
 
 def machine_facts() -> dict:
@@ -437,6 +448,8 @@ def command_line(argv: list[str] | None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
+    if config.wait_idle is not None:
+        wait_until_idle(config.wait_idle)
     with tempfile.TemporaryDirectory(prefix="paydock-bench-") as workdir:
         bench = Bench(config, Path(workdir))
         bench.run()
