@@ -376,6 +376,21 @@ class Bench:
                            body_file=body_file, tag=tag, seconds=seconds, threads=config.threads,
                            connections=config.connections)
 
+        try:
+            self._measure(scenario, run, drive, sampler)
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+            run.problem = f"wrk: {exc}"[:500]
+            say(f"  {run.problem}")
+            return
+        for target in scenario.targets:
+            run.runs[target].rss_mb = round(sampler.peak(target), 1)
+            if any(r.requests == 0 for r in run.runs[target].reps):
+                run.notes.append(f"{target}: a {config.duration} s run completed no request "
+                                 "(its latencies read 0); run longer, e.g. --duration 10")
+
+    def _measure(self, scenario: HttpScenario, run: ScenarioRun, drive, sampler: RssSampler) -> None:
+        """Warm-up, then the repetitions in alternating target order."""
+        config = self.config
         run_tag = secrets.token_hex(3)
         if config.warmup:
             for target in scenario.targets:
@@ -392,11 +407,6 @@ class Bench:
                 run.runs[target].others_cpu.append(others)
                 say(f"  {target:<16} rep {rep + 1}: {result.rps:8.1f} req/s  p95 {result.p95_ms:7.2f} ms"
                     f"  errors {result.errors}  (other work: {others:.2f} CPUs)")
-        for target in scenario.targets:
-            run.runs[target].rss_mb = round(sampler.peak(target), 1)
-            if any(r.requests == 0 for r in run.runs[target].reps):
-                run.notes.append(f"{target}: a {config.duration} s run completed no request "
-                                 "(its latencies read 0); run longer, e.g. --duration 10")
 
     def run_command(self, scenario, level: str) -> None:
         seeded = self.levels[level]
