@@ -37,6 +37,13 @@ $(CHROMIUM):
 	        || echo "could not install chromium: the browser test will skip (fail in CI)"; \
 	else echo "no $(CHROMIUM): run 'sudo apt-get install chromium' for the browser test"; fi
 
+# Benchmarks (not part of `make test`): PayDock vs a bare baseline, written to bench/RESULTS.md.
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+bench-quick: $(STAMP)
+	$(BIN)/python bench/run.py --quick
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/openapi-spec-validator openapi.yaml

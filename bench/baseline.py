@@ -1,0 +1,125 @@
+"""The baseline: a bare Starlette app doing each scenario's database work, nothing more.
+
+It answers the scenario paths the way PayDock does underneath: the same API-key check
+(SHA-256 hash, the same in-process cache, a worker-thread lookup on a miss), the same
+model-layer call inside `connection_context()` on the handler's own thread, the same
+serializers and JSON encoder. It has no spec, no request validation and no problem
+documents, so PayDock's requests/s divided by the baseline's is the price of PayDock's
+framework layer. Serve it like PayDock:
+
+    gunicorn -c gunicorn.conf.py 'bench.baseline:create_app()'
+"""
+
+from __future__ import annotations
+
+import functools
+
+import simplejson
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from models import contacts, db, serialize
+from models.errors import DomainError
+from models.health import check_database
+from models.tenancy import KEY_CACHE, Caller, cached_caller, verify_api_key
+from settings import Settings
+
+
+def _json(body, status: int = 200) -> Response:
+    return Response(simplejson.dumps(body, use_decimal=True), status, media_type="application/json")
+
+
+def _verify_in_thread(token: str) -> Caller | None:
+    with db.database.connection_context():
+        return verify_api_key(token)
+
+
+def endpoint(scope: str | None):
+    """Key check (as PayDock: cache on the loop, database lookup in a thread), then the
+    work in a pool thread inside its own connection."""
+
+    def decorate(work):
+        @functools.wraps(work)
+        async def handle(request: Request) -> Response:
+            caller = None
+            if scope is not None:
+                token = request.headers.get("x-api-key", "")
+                caller = cached_caller(token) or await run_in_threadpool(_verify_in_thread, token)
+                if caller is None:
+                    return _json({"detail": "No valid API key in X-API-Key"}, 401)
+                if not caller.may(scope):
+                    return _json({"detail": f"This operation needs the {scope} scope"}, 403)
+            body = await request.json() if request.method in {"POST", "PUT", "PATCH"} else None
+            try:
+                result = await run_in_threadpool(_in_connection, work, caller, request, body)
+            except DomainError as exc:
+                return _json({"detail": exc.detail}, exc.status)
+            parts = result if isinstance(result, tuple) else (result,)
+            return _json(parts[0], parts[1] if len(parts) > 1 else 200)
+
+        return handle
+
+    return decorate
+
+
+def _in_connection(work, caller, request, body):
+    with db.database.connection_context():
+        return work(caller, request, body)
+
+
+def _page_args(request: Request) -> dict:
+    query = request.query_params
+    return {"limit": int(query.get("limit", 100)), "offset": int(query.get("offset", 0))}
+
+
+def _flag(value: str | None) -> bool | None:
+    return None if value is None else value == "true"
+
+
+# ------------------------------------------------------------------ routes
+
+@endpoint(None)
+def health(caller, request, body):
+    return check_database()
+
+
+@endpoint("read")
+def get_contact(caller, request, body):
+    row = contacts.Contact.get_owned(caller.administration_id, request.path_params["id"])
+    return serialize.contact(row)
+
+
+@endpoint("read")
+def list_contacts(caller, request, body):
+    page = _page_args(request)
+    rows, total = contacts.list_contacts(
+        caller.administration_id, **page, q=request.query_params.get("q"),
+        external_id=request.query_params.get("external_id"),
+        archived=_flag(request.query_params.get("archived")),
+    )
+    return serialize.page([serialize.contact(r) for r in rows], total, page["limit"], page["offset"])
+
+
+@endpoint("write")
+def create_contact(caller, request, body):
+    return serialize.contact(contacts.create_contact(caller.administration_id, body)), 201
+
+
+ROUTES = [
+    Route("/api/health", health, methods=["GET"]),
+    Route("/api/contacts", list_contacts, methods=["GET"]),
+    Route("/api/contacts", create_contact, methods=["POST"]),
+    Route("/api/contacts/{id}", get_contact, methods=["GET"]),
+]
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """The baseline ASGI app, configured from PAYDOCK_* like PayDock itself."""
+    settings = settings or Settings.from_env()
+    db.bind(db.open_database(settings.database_url, timeout=settings.database_timeout,
+                             pool_size=settings.database_pool_size))
+    KEY_CACHE.ttl = settings.api_key_cache_seconds
+    return Starlette(routes=ROUTES)

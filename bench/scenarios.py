@@ -1,0 +1,196 @@
+"""What the bench measures: the data seeders and the scenario table.
+
+A new resource plugs in with
+1. a seeder (a function that COPYs its rows and returns the ids scenarios draw from),
+   registered in SEEDERS;
+2. HttpScenario entries (method, path and body templates; `{id}` is replaced by a
+   random id from a seeded id list, `{unique}` by a value unique to the request);
+3. the same routes in bench/baseline.py, doing the same model-layer calls;
+or, for a batch job, a CommandScenario timing a `paydock` command (timed_paydock).
+
+For example, GET one invoice once `models.invoices` exists:
+
+    SEEDERS["invoices"] = Seeder("invoices", seed_invoices, needs=("contacts",))
+    HttpScenario(name="invoice-get", title="GET /invoices/{id}", method="GET",
+                 path="/api/invoices/{id}", needs=("invoices",), ids="invoice",
+                 goal="PayDock ≥ 0.8× baseline", min_ratio=0.8,
+                 profile=lambda s: invoices.get_invoice(s.administration_id, s.ids["invoice"][0]))
+
+Every scenario runs at each data level (by default "small" = 1,000 and "large" =
+1,000,000 rows of each seeder's main resource, each level in its own administration).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.seed import SeedContext, Seeded, Seeder, analyze, spread_timestamps
+from models import contacts
+from models.contacts import Contact
+
+# At most this many ids per list are handed to wrk (each wrk thread loads them all).
+IDS_FOR_WRK = 10_000
+
+
+# ------------------------------------------------------------------ seeders
+
+CITIES = ("Amsterdam", "Rotterdam", "Utrecht", "Den Haag", "Eindhoven", "Groningen", "Haarlem",
+          "Zwolle", "Leiden", "Maastricht")
+
+
+def seed_contacts(ctx: SeedContext) -> dict[str, list[str]]:
+    """`size` contacts; every 10th archived. Returns a sample of their ids as "contact"."""
+    when = spread_timestamps(ctx.size)
+    sample_every = max(1, ctx.size // IDS_FOR_WRK)
+    sample: list[str] = []
+
+    def rows():
+        for i in range(ctx.size):
+            row_id = uuid.uuid4()
+            if i % sample_every == 0:
+                sample.append(str(row_id))
+            created = when(i)
+            yield (row_id, ctx.administration_id, f"Klant {i:07d} BV", f"factuur{i}@klant{i}.nl",
+                   f"Dorpsstraat {i % 500 + 1}", CITIES[i % len(CITIES)], f"SEED-{i:07d}",
+                   i % 10 == 0, created, created)
+
+    columns = ("id", "administration", "name", "email", "address", "city", "external_id",
+               "archived", "created_at", "updated_at")
+    ctx.copy(Contact, columns, rows(), total=ctx.size, desc=f"contacts ({ctx.size:,})")
+    analyze(Contact)
+    ctx.rng.shuffle(sample)
+    return {"contact": sample}
+
+
+SEEDERS: dict[str, Seeder] = {
+    "contacts": Seeder("contacts", seed_contacts),
+}
+
+
+# ------------------------------------------------------------------ scenarios
+
+@dataclass(frozen=True)
+class HttpScenario:
+    """One request shape driven by wrk against each target, compared as targets[0] / targets[1]."""
+
+    name: str
+    title: str
+    method: str
+    path: str                       # e.g. "/api/contacts/{id}"
+    needs: tuple[str, ...]          # seeders
+    ids: str | None = None          # seeded id list that fills {id}
+    body: str | None = None         # JSON template; same placeholders as path
+    key: str = "api"                # which seeded key (bench.seed.KEY_SCOPES)
+    expect: int = 200
+    writes: bool = False            # writes run after the reads of a level (they grow the data)
+    levels: tuple[str, ...] = ("small", "large")
+    targets: tuple[str, ...] = ("paydock", "baseline")
+    quick: bool = True              # part of --quick
+    goal: str = ""                  # the target this figure is held to, shown in RESULTS.md
+    min_ratio: float | None = None  # targets[0]/targets[1] requests/s must reach this
+    max_p95_growth: float | None = None  # targets[0] p95 at "large" / at "small" must stay under
+    # A model-layer call equal to one request's database work: its SQL statements are
+    # counted and the SELECTs timed one by one (how much of a list is its COUNT).
+    profile: Callable[[Seeded], object] | None = None
+
+    kind = "http"
+
+
+@dataclass(frozen=True)
+class CommandScenario:
+    """A batch job timed end to end (e.g. the billing run), once per level."""
+
+    name: str
+    title: str
+    needs: tuple[str, ...]
+    run: Callable[[Seeded, dict], dict]   # (level data, env) -> {"seconds": s, ...}
+    levels: tuple[str, ...] = ("small", "large")
+    quick: bool = True
+    goal: str = ""
+    max_seconds: float | None = None
+    writes: bool = True
+
+    kind = "command"
+
+
+def timed_paydock(*args: str, timeout: float = 3600) -> Callable[[Seeded, dict], dict]:
+    """A CommandScenario.run that times `paydock ARGS` against the bench database.
+
+    `{administration}` in an argument becomes the level's administration id, e.g.
+    `timed_paydock("billing", "run", "--administration", "{administration}")`."""
+    cli = Path(__file__).resolve().parent.parent / "cli.py"
+
+    def run(seeded: Seeded, env: dict) -> dict:
+        argv = [a.replace("{administration}", str(seeded.administration_id)) for a in args]
+        start = time.monotonic()
+        result = subprocess.run([sys.executable, str(cli), *argv], cwd=cli.parent, env=env,
+                                capture_output=True, text=True, timeout=timeout)
+        seconds = time.monotonic() - start
+        if result.returncode != 0:
+            raise RuntimeError(f"paydock {' '.join(argv)} exited {result.returncode}: "
+                               f"{result.stderr[-500:]}")
+        return {"seconds": round(seconds, 2), "output": result.stdout[-2000:]}
+
+    return run
+
+
+CONTACT_BODY = json.dumps({
+    "name": "Bench Klant {unique}",
+    "email": "bench-{unique}@example.nl",
+    "city": "Utrecht",
+    "country": "NL",
+    "external_id": "B-{unique}",
+})
+
+SCENARIOS: list[HttpScenario | CommandScenario] = [
+    HttpScenario(
+        name="contact-get", title="GET /contacts/{id}", method="GET", path="/api/contacts/{id}",
+        needs=("contacts",), ids="contact",
+        goal="PayDock ≥ 0.8× baseline", min_ratio=0.8,
+        profile=lambda s: Contact.get_owned(s.administration_id, s.ids["contact"][0]),
+    ),
+    HttpScenario(
+        name="contact-list", title="GET /contacts?archived=false&limit=100", method="GET",
+        path="/api/contacts?archived=false&limit=100", needs=("contacts",),
+        goal="p95 at large ≤ 2× p95 at small", max_p95_growth=2.0,
+        profile=lambda s: contacts.list_contacts(s.administration_id, limit=100, archived=False),
+    ),
+    HttpScenario(
+        name="contact-create", title="POST /contacts (row + outbox event)", method="POST",
+        path="/api/contacts", needs=("contacts",), body=CONTACT_BODY, expect=201, writes=True,
+        goal="PayDock ≥ 0.7× baseline, 0 errors", min_ratio=0.7,
+        profile=lambda s: contacts.create_contact(
+            s.administration_id, {**json.loads(CONTACT_BODY.replace("{unique}", "profile"))}),
+    ),
+    HttpScenario(
+        name="contact-get-keycache", title="GET /contacts/{id}: key cache off vs on",
+        method="GET", path="/api/contacts/{id}", needs=("contacts",), ids="contact",
+        levels=("small",), targets=("paydock-nocache", "paydock"),
+        goal="cost of verifying the key in the database on every request",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Target:
+    """A server the bench starts: PayDock or the baseline, under the same gunicorn settings."""
+
+    name: str
+    label: str
+    app: str                              # gunicorn app spec
+    env: dict = field(default_factory=dict)
+
+
+TARGETS: dict[str, Target] = {
+    "paydock": Target("paydock", "PayDock", "app:create_app()"),
+    "baseline": Target("baseline", "baseline", "bench.baseline:create_app()"),
+    "paydock-nocache": Target("paydock-nocache", "PayDock, key cache 0 s", "app:create_app()",
+                              {"PAYDOCK_API_KEY_CACHE_SECONDS": "0"}),
+}

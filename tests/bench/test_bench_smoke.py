@@ -1,0 +1,40 @@
+"""The benchmark harness end to end in a few seconds: tiny data, one scenario, 1 s of wrk."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.postgres
+def test_tiny_bench_run_measures_paydock_and_the_baseline(tmp_path):
+    report, raw = tmp_path / "RESULTS.md", tmp_path / "results.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--tiny", "--no-progress",
+         "--output", str(report), "--json", str(raw)],
+        cwd=ROOT, capture_output=True, text=True, timeout=180,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    data = json.loads(raw.read_text())
+    assert data["levels"] == {"small": {"size": 50, "seed_seconds": data["levels"]["small"]["seed_seconds"]}}
+    [run] = data["results"]
+    assert (run["scenario"], run["level"], run["problem"]) == ("contact-get", "small", None)
+    assert set(run["targets"]) == {"paydock", "baseline"}
+    for figures in run["targets"].values():
+        assert figures["requests"] > 50
+        assert figures["errors"] == 0
+        assert 0 < figures["p50_ms"] <= figures["p95_ms"] <= figures["p99_ms"]
+        assert 0 < figures["rss_mb"] < 1000
+    # GET one contact is one SELECT (the key check is cached).
+    assert run["profile"]["statements"] == 1
+
+    text = report.read_text()
+    assert "| GET /contacts/{id} | small | PayDock |" in text
+    assert "## Worker memory" in text
