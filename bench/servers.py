@@ -36,6 +36,9 @@ class BenchServer:
             "PAYDOCK_PORT": str(self.port),
             "PAYDOCK_WORKERS": str(workers),
             "PAYDOCK_LOG_LEVEL": "WARNING",
+            # The token bucket still runs on every request, but never empties under wrk.
+            "PAYDOCK_RATE_LIMIT_PER_SECOND": "1000000",
+            "PAYDOCK_RATE_LIMIT_BURST": "1000000",
             **(env or {}),
         }
         self.process: subprocess.Popen | None = None
