@@ -130,6 +130,15 @@ def cmd_worker(settings: Settings, args) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is too much
     _connect(settings).close()
     configure(settings)
+    if not args.once:
+        from models import idempotency
+        from models.billing import run_billing
+        from webhooks.worker import register_periodic
+
+        # The worker is PayDock's one long-running background process: besides webhooks it
+        # runs the billing run (idempotent: each period is billed once) and the key purge.
+        register_periodic("billing run", 3600, run_billing)
+        register_periodic("purge idempotency keys", 86400, idempotency.purge_expired)
     worker = DeliveryWorker(settings)
     # SIGTERM/SIGINT: finish the attempt in flight, record it, release the lease, exit.
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
