@@ -20,7 +20,11 @@ from tests.conftest import bind_test_database
 from tests.server import ROOT, GunicornServer
 
 PACKAGE = "paydock_client"
-CONFIG = f"package_name_override: {PACKAGE}\nproject_name_override: paydock-client\n"
+# Documents (PDF, UBL XML) are bytes to a client: the generator's documented override maps
+# their media types to its binary-file support.
+CONFIG = (f"package_name_override: {PACKAGE}\nproject_name_override: paydock-client\n"
+          "content_type_overrides:\n  application/pdf: application/octet-stream\n"
+          "  application/xml: application/octet-stream\n")
 
 
 @pytest.fixture(scope="module")
