@@ -276,7 +276,7 @@ def quote(row) -> dict:
         "note": row.note,
         "lines": [invoice_line(line) for line in row.loaded_lines],
         **_amounts(row.loaded_lines),
-        "invoice_id": None if row.invoice_id is None else str(row.invoice_id),
+        "invoice": None if row.invoice_id is None else str(row.invoice_id),
         **_base(row),
     }
 

@@ -70,7 +70,7 @@ def test_quote_goes_concept_sent_accepted_invoice_and_converting_twice_gives_one
     assert created.status_code == 201, created.text
     quote = created.json()
     assert created.headers["location"] == f"/api/quotes/{quote['id']}"
-    assert (quote["status"], quote["number"], quote["invoice_id"]) == ("concept", None, None)
+    assert (quote["status"], quote["number"], quote["invoice"]) == ("concept", None, None)
     assert (quote["total_incl"], quote["total_vat"], quote["total_excl"]) == (339.00, 58.83, 280.17)
     assert '"total_incl": 339.00' in created.text
     assert quote["vat_breakdown"] == [{"tax_percentage": 21, "total_incl": 339.00, "total_vat": 58.83,
@@ -98,7 +98,7 @@ def test_quote_goes_concept_sent_accepted_invoice_and_converting_twice_gives_one
     assert (invoice["reference"], invoice["note"]) == ("PO-77", "Inclusief installatie")
 
     after = tenant.get(url).json()
-    assert (after["status"], after["invoice_id"]) == ("gefactureerd", invoice["id"])
+    assert (after["status"], after["invoice"]) == ("gefactureerd", invoice["id"])
 
     again = tenant.post(f"{url}/invoice", {"status": "verzonden"})
     assert again.status_code == 200, again.text
@@ -344,4 +344,4 @@ def test_concurrent_conversions_make_one_invoice(tenant):
     assert len({invoice_id for invoice_id, _ in results}) == 1
     assert sorted(created for _, created in results) == [False, False, False, True]
     assert count_rows(Invoice, administration=tenant.administration_id) == 1
-    assert tenant.get(f"/api/quotes/{quote['id']}").json()["invoice_id"] == results[0][0].__str__()
+    assert tenant.get(f"/api/quotes/{quote['id']}").json()["invoice"] == str(results[0][0])
