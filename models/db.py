@@ -155,15 +155,21 @@ class TenantModel(BaseModel):
         return cls.select().where(cls.administration == administration_id)
 
     @classmethod
-    def get_owned(cls, administration_id, row_id):
-        """The row with this id in this administration, or NotFound (never another tenant's)."""
+    def get_owned(cls, administration_id, row_id, *, lock: bool = False):
+        """The row with this id in this administration, or NotFound (never another tenant's).
+
+        With `lock`, the row stays locked until the transaction ends (FOR UPDATE on
+        PostgreSQL; SQLite already serialises writers with BEGIN IMMEDIATE)."""
         from models.errors import NotFound
 
         try:
             key = row_id if isinstance(row_id, uuid.UUID) else uuid.UUID(str(row_id))
         except ValueError:
-            raise NotFound(f"{cls.__name__} {row_id} not found") from None
-        row = cls.of(administration_id).where(cls.id == key).first()
+            raise NotFound(f"{cls.__name__.lower()} {row_id} not found") from None
+        query = cls.of(administration_id).where(cls.id == key)
+        if lock and is_postgres():
+            query = query.for_update()
+        row = query.first()
         if row is None:
             raise NotFound(f"{cls.__name__.lower()} {row_id} not found")
         return row

@@ -21,7 +21,7 @@ from models.contacts import DELETE_GUARDS, Contact
 from models.db import MoneyField, QuantityField, RateField, TenantModel, database, is_postgres, utcnow
 from models.errors import Conflict, DomainError, Invalid, NotFound
 from models.events import record_event
-from models.listing import paginate
+from models.listing import paginate, parse_statuses
 from models.money import to_decimal, to_money, to_quantity
 from models.numbering import next_number
 from models.products import Product
@@ -314,16 +314,6 @@ def locked_invoice(administration_id, invoice_id, field: str | None = None) -> I
     return invoice
 
 
-def parse_statuses(value: str | None) -> list[str] | None:
-    """`verzonden,deels_betaald` → a list; an unknown status is a 400."""
-    if value is None:
-        return None
-    statuses = [s.strip() for s in value.split(",") if s.strip()]
-    unknown = [s for s in statuses if s not in STATUSES]
-    if unknown or not statuses:
-        message = f"unknown status {', '.join(unknown) or value!r}; choose from {', '.join(STATUSES)}"
-        raise DomainError(f"status: {message}", errors=[{"field": "status", "message": message}])
-    return statuses
 
 
 def parse_date(value, field: str, *, query: bool = False) -> date | None:
@@ -345,7 +335,7 @@ def list_invoices(administration_id, *, limit=100, offset=0, status=None, contac
                   number=None) -> tuple[list[Invoice], int]:
     """One page of invoices with contacts and lines, in three queries whatever the page size."""
     query = _with_contact(administration_id)
-    statuses = parse_statuses(status)
+    statuses = parse_statuses(status, STATUSES)
     if statuses:
         query = query.where(Invoice.status.in_(statuses))
     if contact_id is not None:

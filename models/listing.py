@@ -24,3 +24,17 @@ def paginate(query: peewee.ModelSelect, model, *, limit: int, offset: int,
     rows = list(query.order_by(model.created_at, model.id).limit(limit).offset(offset))
     return rows, total
 
+
+
+def parse_statuses(value: str | None, allowed: tuple[str, ...]) -> list[str] | None:
+    """A `status` filter such as `verzonden,deels_betaald` as a list; an unknown status is a 400."""
+    from models.errors import DomainError
+
+    if value is None:
+        return None
+    statuses = [s.strip() for s in value.split(",") if s.strip()]
+    unknown = [s for s in statuses if s not in allowed]
+    if unknown or not statuses:
+        message = f"unknown status {', '.join(unknown) or value!r}; choose from {', '.join(allowed)}"
+        raise DomainError(f"status: {message}", errors=[{"field": "status", "message": message}])
+    return statuses

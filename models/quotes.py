@@ -22,8 +22,8 @@ import peewee
 
 from models import serialize
 from models.contacts import DELETE_GUARDS, Contact
-from models.db import MoneyField, TenantModel, database, is_postgres, utcnow
-from models.errors import Conflict, DomainError, Invalid, NotFound
+from models.db import MoneyField, TenantModel, database, utcnow
+from models.errors import Conflict, Invalid, NotFound
 from models.events import record_event
 from models.invoices import (
     Invoice,
@@ -35,7 +35,7 @@ from models.invoices import (
     referenced_contact,
 )
 from models.lines import DocumentLine, as_invoice_lines, attach_lines, build_lines, set_totals, store_lines
-from models.listing import paginate
+from models.listing import paginate, parse_statuses
 from models.numbering import next_number
 from models.tenancy import Administration
 
@@ -160,28 +160,8 @@ def get_quote(administration_id, quote_id) -> Quote:
     return attach_lines([quote], QuoteLine, "quote")[0]
 
 
-def _locked_quote(administration_id, quote_id) -> Quote:
-    """The quote, locked until the transaction ends (SQLite already serialises writers)."""
-    key = parse_uuid(quote_id, "quote")
-    query = Quote.of(administration_id).where(Quote.id == key)
-    if is_postgres():
-        query = query.for_update()
-    quote = query.first()
-    if quote is None:
-        raise NotFound(f"quote {quote_id} not found")
-    return quote
 
 
-def parse_statuses(value: str | None) -> list[str] | None:
-    """`verzonden,verlopen` → a list; an unknown status is a 400."""
-    if value is None:
-        return None
-    statuses = [s.strip() for s in value.split(",") if s.strip()]
-    unknown = [s for s in statuses if s not in STATUSES]
-    if unknown or not statuses:
-        message = f"unknown status {', '.join(unknown) or value!r}; choose from {', '.join(STATUSES)}"
-        raise DomainError(f"status: {message}", errors=[{"field": "status", "message": message}])
-    return statuses
 
 
 def status_condition(statuses: list[str]):
@@ -202,7 +182,7 @@ def list_quotes(administration_id, *, limit=100, offset=0, status=None, contact_
                 date_to=None, updated_since=None, number=None) -> tuple[list[Quote], int]:
     """One page of quotes with contacts and lines, in three queries whatever the page size."""
     query = _with_contact(administration_id)
-    statuses = parse_statuses(status)
+    statuses = parse_statuses(status, STATUSES)
     if statuses:
         query = query.where(status_condition(statuses))
     if contact_id is not None:
@@ -247,7 +227,7 @@ def create_quote(administration_id, data: dict) -> Quote:
 @database.atomic()
 def update_quote(administration_id, quote_id, data: dict) -> Quote:
     """PATCH: note always, valid_until until answered, the rest only while concept; status by the table."""
-    quote = _locked_quote(administration_id, quote_id)
+    quote = Quote.get_owned(administration_id, quote_id, lock=True)
     previous = quote.status_shown
     label = f"quote {quote.number or quote.id}"
     frozen = [f for f in CONCEPT_ONLY_FIELDS if f in data]
@@ -286,7 +266,7 @@ def update_quote(administration_id, quote_id, data: dict) -> Quote:
 @database.atomic()
 def delete_quote(administration_id, quote_id) -> None:
     """Delete a concept quote; a sent one keeps its number (409)."""
-    quote = _locked_quote(administration_id, quote_id)
+    quote = Quote.get_owned(administration_id, quote_id, lock=True)
     if quote.status != "concept":
         raise Conflict(f"quote {quote.number} is {quote.status_shown}: only a concept can be deleted; "
                        "reject a sent quote with status afgewezen")
@@ -305,7 +285,7 @@ def invoice_quote(administration_id, quote_id, data: dict | None = None) -> tupl
     The first call creates the invoice (models.invoices.create_invoice) and makes the quote
     `gefactureerd`; later calls return that invoice and change nothing."""
     data = data or {}
-    quote = _locked_quote(administration_id, quote_id)
+    quote = Quote.get_owned(administration_id, quote_id, lock=True)
     if quote.invoice_id is not None:
         return get_invoice(administration_id, quote.invoice_id), False
     check_transition(quote, "gefactureerd", "conversion")

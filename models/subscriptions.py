@@ -21,8 +21,8 @@ import peewee
 
 from models import serialize
 from models.contacts import DELETE_GUARDS, Contact
-from models.db import MoneyField, TenantModel, database, is_postgres, utcnow
-from models.errors import Conflict, DomainError, Invalid, NotFound
+from models.db import MoneyField, TenantModel, database, utcnow
+from models.errors import Conflict, Invalid, NotFound
 from models.events import record_event
 from models.invoices import (
     Invoice,
@@ -33,7 +33,7 @@ from models.invoices import (
     referenced_contact,
 )
 from models.lines import DocumentLine, attach_lines, build_lines, set_totals, store_lines
-from models.listing import paginate
+from models.listing import paginate, parse_statuses
 from models.periods import MONTHS_PER_INTERVAL, first_index_on_or_after, period_start
 from models.tenancy import Administration
 
@@ -166,35 +166,15 @@ def get_subscription(administration_id, subscription_id) -> Subscription:
     return attach_lines([row], SubscriptionLine, "subscription")[0]
 
 
-def _locked_subscription(administration_id, subscription_id) -> Subscription:
-    """The subscription, locked until the transaction ends (the billing run skips it meanwhile)."""
-    key = parse_uuid(subscription_id, "subscription")
-    query = Subscription.of(administration_id).where(Subscription.id == key)
-    if is_postgres():
-        query = query.for_update()
-    row = query.first()
-    if row is None:
-        raise NotFound(f"subscription {subscription_id} not found")
-    return row
 
 
-def parse_statuses(value: str | None) -> list[str] | None:
-    """`actief,gepauzeerd` → a list; an unknown status is a 400."""
-    if value is None:
-        return None
-    statuses = [s.strip() for s in value.split(",") if s.strip()]
-    unknown = [s for s in statuses if s not in STATUSES]
-    if unknown or not statuses:
-        message = f"unknown status {', '.join(unknown) or value!r}; choose from {', '.join(STATUSES)}"
-        raise DomainError(f"status: {message}", errors=[{"field": "status", "message": message}])
-    return statuses
 
 
 def list_subscriptions(administration_id, *, limit=100, offset=0, status=None, contact_id=None,
                        date_from=None, date_to=None, updated_since=None) -> tuple[list[Subscription], int]:
     """One page of subscriptions with contacts and lines, in three queries whatever the page size."""
     query = _with_contact(administration_id)
-    statuses = parse_statuses(status)
+    statuses = parse_statuses(status, STATUSES)
     if statuses:
         query = query.where(Subscription.status.in_(statuses))
     if contact_id is not None:
@@ -243,7 +223,7 @@ def create_subscription(administration_id, data: dict) -> Subscription:
 @database.atomic()
 def update_subscription(administration_id, subscription_id, data: dict) -> Subscription:
     """PATCH: status by the table, end_date, lines and invoice settings; a cancelled one only its note."""
-    subscription = _locked_subscription(administration_id, subscription_id)
+    subscription = Subscription.get_owned(administration_id, subscription_id, lock=True)
     previous = subscription.status
     if data.get("status") is not None:
         check_transition(subscription, data["status"])
