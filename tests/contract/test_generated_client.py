@@ -139,7 +139,8 @@ def test_operation_ids_are_plain_names_with_a_router_controller():
 
 
 def test_seed_invoice_and_payment_through_the_generated_client(generated, tmp_path):
-    """The reference's invoice and payment examples, as typed models of the generated client."""
+    """The reference's scenario as typed models of the generated client: contact → product →
+    invoice → payment → client portal."""
     from datetime import date
 
     package, _ = generated
@@ -150,6 +151,7 @@ def test_seed_invoice_and_payment_through_the_generated_client(generated, tmp_pa
     create_invoice = load(f"{PACKAGE}.api.invoices.create_invoice")
     get_invoice = load(f"{PACKAGE}.api.invoices.get_invoice")
     create_payment = load(f"{PACKAGE}.api.payments.create_payment")
+    get_client_portal = load(f"{PACKAGE}.api.client_portal.get_client_portal")
 
     url = "sqlite:///" + str(tmp_path / "client.db")
     database = bind_test_database(url)
@@ -160,7 +162,8 @@ def test_seed_invoice_and_payment_through_the_generated_client(generated, tmp_pa
     with GunicornServer(url, workers=1) as server, package.AuthenticatedClient(
             base_url=server.url + "/api", token=key, prefix="", auth_header_name="X-API-Key",
             raise_on_unexpected_status=True) as client:
-        contact = create_contact.sync(client=client, body=models.ContactInput(name="Acme BV"))
+        contact = create_contact.sync(client=client, body=models.ContactInput(
+            name="Acme BV", email="info@acme.nl", external_id="CRM-12345"))
         product = create_product.sync(client=client, body=models.ProductInput(
             name="Spont POS Licentie", unit_price_incl=89.00, tax_percentage=21))
         invoice = create_invoice.sync(client=client, body=models.InvoiceInput(
@@ -187,3 +190,10 @@ def test_seed_invoice_and_payment_through_the_generated_client(generated, tmp_pa
         paid = get_invoice.sync(id=invoice.id, client=client)
         assert paid.status == models.InvoiceStatus.BETAALD
         assert (Decimal(str(paid.amount_paid)), Decimal(str(paid.open_amount))) == (Decimal("339.00"), 0)
+
+        portal = get_client_portal.sync(external_id="CRM-12345", client=client)
+        assert portal.contact.name == "Acme BV" and portal.contact.email == "info@acme.nl"
+        assert (portal.summary.open_invoice_count, Decimal(str(portal.summary.open_invoice_amount)),
+                Decimal(str(portal.summary.balance))) == (0, 0, 0)
+        assert [i.id for i in portal.invoices] == [invoice.id]
+        assert [p.id for p in portal.recent_payments] == [payment.id]
