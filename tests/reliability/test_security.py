@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 import uuid
 
 import httpx
@@ -155,6 +156,11 @@ def test_json_access_log_has_one_line_per_request_and_never_the_key(database_url
                                   headers={"Idempotency-Key": "log-1"})
             missing = client.get(f"/api/contacts/{uuid.uuid4()}")
             refused = client.get("/api/contacts", headers={"X-API-Key": key + "x"})
+        # Each access line is written just after its response went out.
+        ids = [r.headers["x-request-id"] for r in (listed, created, missing, refused)]
+        deadline = time.monotonic() + 10
+        while not all(i in server.log_text() for i in ids) and time.monotonic() < deadline:
+            time.sleep(0.05)
         log = server.log_text()
     lines = [json.loads(line) for line in log.splitlines() if line.strip()]  # every line is JSON
     access = {entry["request_id"]: entry for entry in lines if entry["logger"] == "paydock.access"}
