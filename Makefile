@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 export PAYDOCK_DATABASE_URL ?= sqlite:///paydock.db
 
-.PHONY: install run test lint bench bench-quick clean
+.PHONY: install run test lint bench bench-quick bench-load clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(BIN)/python bench/run.py --quick
+
+# Invoices and payments from 16 clients for 2 minutes on PostgreSQL, then every invariant checked.
+bench-load: $(STAMP)
+	$(BIN)/python -m bench.load_invariants --seconds 120 --clients 16 --workers 4
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
