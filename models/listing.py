@@ -15,7 +15,7 @@ def naive_utc(value: datetime | str) -> datetime:
     return value
 
 
-def paginate(query: peewee.ModelSelect, model, *, limit: int, offset: int,
+def paginate(query: peewee.ModelSelect | peewee.Select, model, *, limit: int, offset: int,
              updated_since=None) -> tuple[list, int]:
     """One page of `query` in (created_at, id) order, and the number of matching rows."""
     if updated_since is not None:

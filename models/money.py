@@ -32,7 +32,7 @@ def to_decimal(value, field: str, step: Decimal = CENT) -> Decimal:
     except InvalidOperation:
         raise Invalid.field(field, "is too large") from None
     if abs(exact - stepped) > _FLOAT_NOISE:
-        decimals = -step.as_tuple().exponent
+        decimals = -int(step.as_tuple().exponent)
         raise Invalid.field(field, f"must have at most {decimals} decimals")
     return stepped
 

@@ -35,7 +35,7 @@ def period(anchor: date, interval: str, interval_count: int, index: int) -> tupl
 def periods_due(anchor: date, interval: str, interval_count: int, from_index: int, through: date,
                 end_date: date | None = None) -> list[tuple[int, date, date]]:
     """Periods from `from_index` on that start on or before `through` (and not after `end_date`)."""
-    due = []
+    due: list[tuple[int, date, date]] = []
     index = from_index
     while True:
         start, end = period(anchor, interval, interval_count, index)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from types import ModuleType
 
 import peewee
 
@@ -26,7 +27,7 @@ class SchemaMigration(peewee.Model):
         table_name = "schema_migration"
 
 
-def available() -> list[tuple[int, str, object]]:
+def available() -> list[tuple[int, str, ModuleType]]:
     found = []
     for info in pkgutil.iter_modules(__path__):
         if info.name.startswith("m") and info.name[1:5].isdigit():
