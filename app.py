@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import copy
 import functools
 import inspect
 import json
@@ -15,6 +16,7 @@ import pathlib
 import re
 from decimal import Decimal
 
+import connexion.security
 import peewee
 import simplejson
 import yaml
@@ -29,6 +31,7 @@ from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import RelativeResolver, Resolution
+from connexion.utils import is_null, is_nullable
 from connexion.validators import (
     VALIDATOR_MAP,
     JSONRequestBodyValidator,
@@ -55,6 +58,13 @@ DATABASE_DOWN = db.UNAVAILABLE
 
 
 # ------------------------------------------------------------------ auth
+
+# Connexion's security wrapper reads the key function's signature on every request
+# (`_accepts_kwarg`); the answer never changes, so it is worked out once per function.
+if not hasattr(connexion.security.inspect_function_arguments, "cache_info"):
+    connexion.security.inspect_function_arguments = functools.cache(
+        connexion.security.inspect_function_arguments)
+
 
 async def check_api_key(token, required_scopes=None, request=None):
     """x-apikeyInfoFunc: runs on the event loop, so the lookup goes to a worker thread."""
@@ -360,20 +370,34 @@ class ResponseValidator(JSONResponseBodyValidator):
 
 
 class QueryValidator(ParameterValidator):
-    """Parameter errors as one short line, `name: message`."""
+    """Parameter errors as one short line, `name: message`.
 
-    @staticmethod
-    def validate_parameter(parameter_type, value, param, param_name=None):
-        error = ParameterValidator.validate_parameter(parameter_type, value, param, param_name)
-        if error and "\n" in error:
-            schema = param.get("schema", param)
-            try:
-                Draft4Validator(schema, format_checker=Draft4Validator.FORMAT_CHECKER).validate(
-                    value
-                )
-            except ValidationError as exc:
-                return f"{param['name']}: {exc.message}"
-        return error
+    Connexion's own check deep-copies the parameter and builds a new jsonschema validator
+    for every parameter of every request; the spec's parameters never change, so each
+    gets one validator, built on first use."""
+
+    _validators: dict[int, tuple[dict, Draft4Validator]] = {}
+
+    @classmethod
+    def _validator(cls, param: dict) -> Draft4Validator:
+        entry = cls._validators.get(id(param))
+        if entry is None or entry[0] is not param:
+            schema = copy.deepcopy(param.get("schema", param))
+            entry = (param, Draft4Validator(schema, format_checker=Draft4Validator.FORMAT_CHECKER))
+            cls._validators[id(param)] = entry
+        return entry[1]
+
+    @classmethod
+    def validate_parameter(cls, parameter_type, value, param, param_name=None):
+        if is_nullable(param) and is_null(value):
+            return None
+        if value is None:
+            return f"Missing {parameter_type} parameter '{param['name']}'" if param.get("required") else None
+        try:
+            cls._validator(param).validate(value)
+        except ValidationError as exc:
+            return f"{param['name']}: {exc.message}"
+        return None
 
 
 VALIDATORS = {

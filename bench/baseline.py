@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from models import contacts, db, serialize
+from models import contacts, db, invoices, payments, portal, ratelimit, serialize
 from models.errors import DomainError
 from models.tenancy import KEY_CACHE, Caller, cached_caller, verify_api_key
 from settings import Settings
@@ -66,6 +66,9 @@ def endpoint(scope: str | None):
 
 def _in_connection(work, caller, request, body):
     with db.database.connection_context():
+        if caller is not None and SETTINGS.rate_limited:
+            ratelimit.take_token(caller.administration_id, caller.key_id,
+                                 rate=SETTINGS.rate_limit_per_second, burst=SETTINGS.rate_limit_burst)
         return work(caller, request, body)
 
 
@@ -76,6 +79,9 @@ def _page_args(request: Request) -> dict:
 
 def _flag(value: str | None) -> bool | None:
     return None if value is None else value == "true"
+
+
+SETTINGS = Settings.from_env()
 
 
 # ------------------------------------------------------------------ routes
@@ -107,17 +113,53 @@ def create_contact(caller, request, body):
     return serialize.contact(contacts.create_contact(caller.administration_id, body)), 201
 
 
+@endpoint("read")
+def get_invoice(caller, request, body):
+    return serialize.invoice(invoices.get_invoice(caller.administration_id, request.path_params["id"]))
+
+
+@endpoint("read")
+def list_invoices(caller, request, body):
+    page = _page_args(request)
+    query = request.query_params
+    rows, total = invoices.list_invoices(caller.administration_id, **page, status=query.get("status"),
+                                         contact_id=query.get("contact_id"))
+    return serialize.page([serialize.invoice(r) for r in rows], total, page["limit"], page["offset"])
+
+
+@endpoint("write")
+def create_invoice(caller, request, body):
+    return serialize.invoice(invoices.create_invoice(caller.administration_id, body)), 201
+
+
+@endpoint("write")
+def create_payment(caller, request, body):
+    return serialize.payment(payments.register_payment(caller.administration_id, body)), 201
+
+
+@endpoint("portal")
+def get_client_portal(caller, request, body):
+    view = portal.client_portal(caller.administration_id, request.path_params["external_id"])
+    return serialize.client_portal(view)
+
+
 ROUTES = [
     Route("/api/health", health, methods=["GET"]),
     Route("/api/contacts", list_contacts, methods=["GET"]),
     Route("/api/contacts", create_contact, methods=["POST"]),
     Route("/api/contacts/{id}", get_contact, methods=["GET"]),
+    Route("/api/invoices", list_invoices, methods=["GET"]),
+    Route("/api/invoices", create_invoice, methods=["POST"]),
+    Route("/api/invoices/{id}", get_invoice, methods=["GET"]),
+    Route("/api/payments", create_payment, methods=["POST"]),
+    Route("/api/client-portal/{external_id}", get_client_portal, methods=["GET"]),
 ]
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
     """The baseline ASGI app, configured from PAYDOCK_* like PayDock itself."""
-    settings = settings or Settings.from_env()
+    global SETTINGS
+    settings = SETTINGS = settings or Settings.from_env()
     db.bind(db.open_database(settings.database_url, timeout=settings.database_timeout,
                              pool_size=settings.database_pool_size))
     KEY_CACHE.ttl = settings.api_key_cache_seconds

@@ -31,12 +31,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.seed import SeedContext, Seeded, Seeder, analyze, spread_timestamps
-from models import contacts
+from bench.invoice_data import PORTAL_EXTERNAL_ID, seed_invoices
+from bench.seed import IDS_FOR_WRK, SeedContext, Seeded, Seeder, analyze, spread_timestamps
+from models import contacts, invoices, payments, portal
 from models.contacts import Contact
 
-# At most this many ids per list are handed to wrk (each wrk thread loads them all).
-IDS_FOR_WRK = 10_000
+__all__ = ["IDS_FOR_WRK", "SCENARIOS", "SEEDERS", "TARGETS"]
 
 
 # ------------------------------------------------------------------ seeders
@@ -71,6 +71,7 @@ def seed_contacts(ctx: SeedContext) -> dict[str, list[str]]:
 
 SEEDERS: dict[str, Seeder] = {
     "contacts": Seeder("contacts", seed_contacts),
+    "invoices": Seeder("invoices", seed_invoices, needs=("contacts",)),
 }
 
 
@@ -149,7 +150,61 @@ CONTACT_BODY = json.dumps({
     "external_id": "B-{unique}",
 })
 
+# POST /invoices as the issue asks: ten lines, issued at once (so it takes a number).
+INVOICE_BODY = json.dumps({
+    "contact_id": "{id}",
+    "status": "verzonden",
+    "reference": "bench {unique}",
+    "lines": [
+        {"description": f"Regel {n}", "quantity": q, "unit_price_incl": p, "tax_percentage": r}
+        for n, (q, p, r) in enumerate([(1, 121.00, 21), (2, 24.50, 9), (3, 10.00, 0), (1.5, 80.00, 21),
+                                       (1, 6.95, 21), (4, 12.10, 21), (1, 109.00, 9), (2, 45.00, 0),
+                                       (0.25, 400.00, 21), (10, 1.21, 21)], start=1)
+    ],
+})
+PAYMENT_BODY = json.dumps({"invoice_id": "{id}", "amount": 1.00, "external_method": "bank",
+                           "external_reference": "bench {unique}"})
+INVOICE_LIST_PATH = "/api/invoices?status=verzonden&contact_id={id}&limit=100"
+
+
+def _profile_body(template: str, seeded: Seeded, ids: str) -> dict:
+    return json.loads(template.replace("{id}", seeded.ids[ids][0]).replace("{unique}", "profile"))
+
+
 SCENARIOS: list[HttpScenario | CommandScenario] = [
+    HttpScenario(
+        name="invoice-get", title="GET /invoices/{id} (lines and contact)", method="GET",
+        path="/api/invoices/{id}", needs=("invoices",), ids="invoice",
+        goal="PayDock ≥ 0.8× baseline", min_ratio=0.8,
+        profile=lambda s: invoices.get_invoice(s.administration_id, s.ids["invoice"][0]),
+    ),
+    HttpScenario(
+        name="invoice-list", title="GET /invoices?status=verzonden&contact_id=…&limit=100",
+        method="GET", path=INVOICE_LIST_PATH, needs=("invoices",), ids="portal_contact",
+        goal="p95 at large ≤ 2× p95 at small", max_p95_growth=2.0,
+        profile=lambda s: invoices.list_invoices(s.administration_id, status="verzonden",
+                                                 contact_id=s.ids["portal_contact"][0], limit=100),
+    ),
+    HttpScenario(
+        name="portal", title=f"GET /client-portal/{PORTAL_EXTERNAL_ID} (2,000 invoices)", method="GET",
+        path=f"/api/client-portal/{PORTAL_EXTERNAL_ID}", needs=("invoices",), key="portal",
+        goal="p95 at large ≤ 2× p95 at small", max_p95_growth=2.0,
+        profile=lambda s: portal.client_portal(s.administration_id, PORTAL_EXTERNAL_ID),
+    ),
+    HttpScenario(
+        name="invoice-create", title="POST /invoices (10 lines, verzonden)", method="POST",
+        path="/api/invoices", needs=("invoices",), ids="contact", body=INVOICE_BODY, expect=201,
+        writes=True, goal="PayDock ≥ 0.7× baseline, 0 errors", min_ratio=0.7,
+        profile=lambda s: invoices.create_invoice(s.administration_id,
+                                                  _profile_body(INVOICE_BODY, s, "contact")),
+    ),
+    HttpScenario(
+        name="payment-create", title="POST /payments", method="POST", path="/api/payments",
+        needs=("invoices",), ids="open_invoice", body=PAYMENT_BODY, expect=201, writes=True,
+        goal="PayDock ≥ 0.7× baseline, 0 errors", min_ratio=0.7,
+        profile=lambda s: payments.register_payment(s.administration_id,
+                                                    _profile_body(PAYMENT_BODY, s, "open_invoice")),
+    ),
     HttpScenario(
         name="contact-get", title="GET /contacts/{id}", method="GET", path="/api/contacts/{id}",
         needs=("contacts",), ids="contact",

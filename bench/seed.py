@@ -24,6 +24,8 @@ NULL = "\\N"
 # COPY text format: backslash, tab, newline and carriage return are escaped.
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 ROWS_PER_CHUNK = 2000
+# At most this many ids per sampled list are handed to wrk (each wrk thread loads them all).
+IDS_FOR_WRK = 10_000
 
 
 def copy_text(value) -> str:

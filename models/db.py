@@ -30,8 +30,18 @@ class CheckedPostgresqlDatabase(PooledPostgresqlDatabase):
     so a zero-timeout poll of its socket finds those without a round trip."""
 
     def _is_closed(self, conn):
-        if super()._is_closed(conn):
+        # The pool's own check costs a `SELECT 1` round trip per checkout, made while it
+        # holds the pool's lock, so every request thread waited on every other's round trip.
+        if conn.closed:
             return True
+        status = self._adapter.txn_status(conn)
+        if status == self._adapter.txn_unknown:
+            return True
+        if status != self._adapter.txn_idle:
+            try:
+                conn.rollback()
+            except Exception:
+                return True
         try:
             readable, _, _ = select.select([conn], [], [], 0)
         except (OSError, ValueError):
