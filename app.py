@@ -40,6 +40,7 @@ from connexion.validators import (
 )
 from jsonschema import Draft4Validator, ValidationError, validators
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
 
 import jsonlog
 import middleware
@@ -58,6 +59,9 @@ DATABASE_DOWN = db.UNAVAILABLE
 
 
 # ------------------------------------------------------------------ auth
+
+#: Money is Decimal inside PayDock and leaves as an exact JSON number (339.00).
+JSONIFIER = Jsonifier(simplejson, use_decimal=True, cls=simplejson.JSONEncoder)
 
 # Connexion's security wrapper reads the key function's signature on every request
 # (`_accepts_kwarg`); the answer never changes, so it is worked out once per function.
@@ -122,10 +126,10 @@ def _wrap(function, scope: str, public: bool, settings: Settings, is_post: bool,
     @functools.wraps(function)
     def handler(*args, **kwargs):
         if not uses_database:
-            return _as_json(function(*args, **kwargs))
+            return _respond(_as_json(function(*args, **kwargs)))
         with db.database.connection_context():
             if public:
-                return _as_json(function(*args, **kwargs))
+                return _respond(_as_json(function(*args, **kwargs)))
             caller: Caller = request_context["token_info"]["caller"]
             if settings.rate_limited:
                 _take_rate_limit_token(caller, settings)
@@ -135,8 +139,8 @@ def _wrap(function, scope: str, public: bool, settings: Settings, is_post: bool,
                 kwargs["caller"] = caller
             key = _idempotency_key() if is_post else None
             if key is None:
-                return _as_json(function(*args, **kwargs))
-            return _run_idempotently(function, args, kwargs, caller, key, secret_fields)
+                return _respond(_as_json(function(*args, **kwargs)))
+            return _respond(_run_idempotently(function, args, kwargs, caller, key, secret_fields))
 
     # Connexion passes arguments by the wrapped function's signature; `caller` is ours.
     params = [p for n, p in inspect.signature(function).parameters.items() if n != "caller"]
@@ -220,6 +224,19 @@ def _as_json(result):
     if body is not None and status != 204:
         headers.setdefault("Content-Type", "application/json")
     return body, status, headers
+
+
+def _respond(result) -> Response:
+    """The finished response, built in the handler's thread: the body is JSON-encoded here
+    (as Connexion's jsonifier would) so the event loop only sends it."""
+    body, status, headers = result
+    if body is None or status == 204:
+        content = b""
+    elif isinstance(body, bytes | str):
+        content = body
+    else:
+        content = JSONIFIER.dumps(body)
+    return Response(content, status_code=status, headers=headers)
 
 
 # ------------------------------------------------------------------ validation
@@ -562,7 +579,7 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
 
     app = AsyncApp(
         __name__,
-        jsonifier=Jsonifier(simplejson, use_decimal=True, cls=simplejson.JSONEncoder),
+        jsonifier=JSONIFIER,
     )
     spec = yaml.safe_load(SPEC.read_text())
     app.add_api(
