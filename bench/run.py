@@ -45,7 +45,7 @@ from tests.pgserver import PostgresServer  # noqa: E402
 
 MODES = {
     "full": dict(small=1_000, large=1_000_000, duration=10, reps=3, warmup=2, profile_repeat=15),
-    "quick": dict(small=1_000, large=100_000, duration=3, reps=3, warmup=1, profile_repeat=9),
+    "quick": dict(small=1_000, large=100_000, duration=2, reps=3, warmup=1, profile_repeat=9),
     "tiny": dict(small=50, large=200, duration=1, reps=1, warmup=0, profile_repeat=3,
                  levels="small", scenarios="contact-get"),
 }

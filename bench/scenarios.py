@@ -210,12 +210,14 @@ SCENARIOS: list[HttpScenario | CommandScenario] = [
         needs=("contacts",), ids="contact",
         goal="PayDock ≥ 0.8× baseline", min_ratio=0.8,
         profile=lambda s: Contact.get_owned(s.administration_id, s.ids["contact"][0]),
+        quick=False,
     ),
     HttpScenario(
         name="contact-list", title="GET /contacts?archived=false&limit=100", method="GET",
         path="/api/contacts?archived=false&limit=100", needs=("contacts",),
         goal="p95 at large ≤ 2× p95 at small", max_p95_growth=2.0,
         profile=lambda s: contacts.list_contacts(s.administration_id, limit=100, archived=False),
+        quick=False,
     ),
     HttpScenario(
         name="contact-create", title="POST /contacts (row + outbox event)", method="POST",
@@ -223,12 +225,14 @@ SCENARIOS: list[HttpScenario | CommandScenario] = [
         goal="PayDock ≥ 0.7× baseline, 0 errors", min_ratio=0.7,
         profile=lambda s: contacts.create_contact(
             s.administration_id, {**json.loads(CONTACT_BODY.replace("{unique}", "profile"))}),
+        quick=False,
     ),
     HttpScenario(
         name="contact-get-keycache", title="GET /contacts/{id}: key cache off vs on",
         method="GET", path="/api/contacts/{id}", needs=("contacts",), ids="contact",
         levels=("small",), targets=("paydock-nocache", "paydock"),
         goal="cost of verifying the key in the database on every request",
+        quick=False,
     ),
 ]
 
