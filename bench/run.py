@@ -1,7 +1,7 @@
 """Run PayDock's benchmarks and write bench/RESULTS.md.
 
     python bench/run.py            # full: 1,000 and 1,000,000 rows, 10 s runs (make bench)
-    python bench/run.py --quick    # 1,000 and 100,000 rows, 3 s runs, under 3 minutes (make bench-quick)
+    python bench/run.py --quick    # 1,000 and 100,000 rows, 2 s runs, under 3 minutes (make bench-quick)
     python bench/run.py --tiny     # seconds: a smoke run of one scenario on tiny data
 
 It starts a throw-away PostgreSQL, migrates and seeds it, serves PayDock and the
