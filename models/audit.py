@@ -44,6 +44,8 @@ class AuditEntry(TenantModel):
     class Meta:
         indexes = (
             (("administration", "created_at", "id"), False),
+            (("administration", "updated_at"), False),
+            (("administration", "action", "created_at", "id"), False),
             (("administration", "target_id"), False),
         )
 

@@ -54,7 +54,7 @@ class ApiKey(BaseModel):
     last_used_at = peewee.DateTimeField(null=True)
 
     class Meta:
-        indexes = ((("administration", "created_at"), False),)
+        indexes = ((("administration", "created_at", "id"), False),)
 
     @property
     def scope_list(self) -> list[str]:

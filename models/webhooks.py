@@ -98,7 +98,6 @@ class WebhookDelivery(TenantModel):
         table_name = "webhook_delivery"
         indexes = (
             (("endpoint", "event"), True),
-            (("administration", "endpoint", "created_at", "id"), False),
             (("administration", "endpoint", "status", "next_attempt_at"), False),
             (("administration", "endpoint", "status", "event_xact_id", "event_seq"), False),
         )
@@ -107,6 +106,12 @@ class WebhookDelivery(TenantModel):
     def webhook_id(self) -> str:
         """The `webhook-id` header: the same for every attempt, so receivers can deduplicate."""
         return f"msg_{self.id.hex}"
+
+
+# An endpoint's delivery log in the order its events happened (GET .../deliveries), unsorted.
+WebhookDelivery.add_index(WebhookDelivery.index(
+    WebhookDelivery.administration, WebhookDelivery.endpoint, WebhookDelivery.event_xact_id,
+    WebhookDelivery.event_seq, WebhookDelivery.id, name="webhook_delivery_log_order_idx"))
 
 
 def _checked_url(url: str) -> str:
