@@ -17,7 +17,7 @@ def naive_utc(value: datetime | str) -> datetime:
 
 
 # `total` counts matching rows up to this many. An exact count over a large list costs
-# more than the page itself (at 1M contacts the COUNT was 192 of 193 ms), so above the
+# more than the page itself (at 1,000,000 contacts 192 of a page's 193 ms), so above the
 # cap a list answers total=TOTAL_COUNT_LIMIT with total_exact=false; `has_more` stays exact.
 TOTAL_COUNT_LIMIT = 10_000
 
