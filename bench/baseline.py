@@ -99,13 +99,12 @@ def get_contact(caller, request, body):
 
 @endpoint("read")
 def list_contacts(caller, request, body):
-    page = _page_args(request)
-    rows, total = contacts.list_contacts(
-        caller.administration_id, **page, q=request.query_params.get("q"),
+    listed = contacts.list_contacts(
+        caller.administration_id, **_page_args(request), q=request.query_params.get("q"),
         external_id=request.query_params.get("external_id"),
         archived=_flag(request.query_params.get("archived")),
     )
-    return serialize.page([serialize.contact(r) for r in rows], total, page["limit"], page["offset"])
+    return serialize.page(listed, serialize.contact)
 
 
 @endpoint("write")

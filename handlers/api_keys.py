@@ -2,8 +2,8 @@ from models import serialize, tenancy
 
 
 def list_api_keys(caller, limit=100, offset=0):
-    keys, total = tenancy.list_api_keys(caller.administration_id, limit=limit, offset=offset)
-    return serialize.page([serialize.api_key(k) for k in keys], total, limit, offset)
+    page = tenancy.list_api_keys(caller.administration_id, limit=limit, offset=offset)
+    return serialize.page(page, serialize.api_key)
 
 
 def create_api_key(caller, body):

@@ -3,11 +3,11 @@ from models import contacts, serialize
 
 def list_contacts(caller, limit=100, offset=0, updated_since=None, q=None, external_id=None,
                   archived=None):
-    rows, total = contacts.list_contacts(
+    page = contacts.list_contacts(
         caller.administration_id, limit=limit, offset=offset, updated_since=updated_since,
         q=q, external_id=external_id, archived=archived,
     )
-    return serialize.page([serialize.contact(r) for r in rows], total, limit, offset)
+    return serialize.page(page, serialize.contact)
 
 
 def create_contact(caller, body):

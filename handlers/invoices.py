@@ -5,12 +5,12 @@ from models import documents, invoices, serialize
 
 def list_invoices(caller, limit=100, offset=0, status=None, contact_id=None, overdue=None,
                   date_from=None, date_to=None, updated_since=None, number=None):
-    rows, total = invoices.list_invoices(
+    page = invoices.list_invoices(
         caller.administration_id, limit=limit, offset=offset, status=status, contact_id=contact_id,
         overdue=overdue, date_from=date_from, date_to=date_to, updated_since=updated_since,
         number=number,
     )
-    return serialize.page([serialize.invoice(r) for r in rows], total, limit, offset)
+    return serialize.page(page, serialize.invoice)
 
 
 def create_invoice(caller, body):

@@ -3,11 +3,11 @@ from models import payments, serialize
 
 def list_payments(caller, limit=100, offset=0, invoice_id=None, contact_id=None, date_from=None,
                   date_to=None, updated_since=None):
-    rows, total = payments.list_payments(
+    page = payments.list_payments(
         caller.administration_id, limit=limit, offset=offset, invoice_id=invoice_id,
         contact_id=contact_id, date_from=date_from, date_to=date_to, updated_since=updated_since,
     )
-    return serialize.page([serialize.payment(r) for r in rows], total, limit, offset)
+    return serialize.page(page, serialize.payment)
 
 
 def create_payment(caller, body):

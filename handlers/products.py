@@ -2,11 +2,11 @@ from models import products, serialize
 
 
 def list_products(caller, limit=100, offset=0, updated_since=None, q=None, sku=None, active=None):
-    rows, total = products.list_products(
+    page = products.list_products(
         caller.administration_id, limit=limit, offset=offset, updated_since=updated_since,
         q=q, sku=sku, active=active,
     )
-    return serialize.page([serialize.product(r) for r in rows], total, limit, offset)
+    return serialize.page(page, serialize.product)
 
 
 def create_product(caller, body):

@@ -3,11 +3,11 @@ from models import quotes, serialize
 
 def list_quotes(caller, limit=100, offset=0, status=None, contact_id=None, date_from=None, date_to=None,
                 updated_since=None, number=None):
-    rows, total = quotes.list_quotes(
+    page = quotes.list_quotes(
         caller.administration_id, limit=limit, offset=offset, status=status, contact_id=contact_id,
         date_from=date_from, date_to=date_to, updated_since=updated_since, number=number,
     )
-    return serialize.page([serialize.quote(r) for r in rows], total, limit, offset)
+    return serialize.page(page, serialize.quote)
 
 
 def create_quote(caller, body):

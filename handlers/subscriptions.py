@@ -3,11 +3,11 @@ from models import serialize, subscriptions
 
 def list_subscriptions(caller, limit=100, offset=0, status=None, contact_id=None, date_from=None,
                        date_to=None, updated_since=None):
-    rows, total = subscriptions.list_subscriptions(
+    page = subscriptions.list_subscriptions(
         caller.administration_id, limit=limit, offset=offset, status=status, contact_id=contact_id,
         date_from=date_from, date_to=date_to, updated_since=updated_since,
     )
-    return serialize.page([serialize.subscription(r) for r in rows], total, limit, offset)
+    return serialize.page(page, serialize.subscription)
 
 
 def create_subscription(caller, body):

@@ -2,8 +2,8 @@ from models import serialize, webhooks
 
 
 def list_webhook_endpoints(caller, limit=100, offset=0):
-    rows, total = webhooks.list_endpoints(caller.administration_id, limit=limit, offset=offset)
-    return serialize.page([serialize.webhook_endpoint(r) for r in rows], total, limit, offset)
+    page = webhooks.list_endpoints(caller.administration_id, limit=limit, offset=offset)
+    return serialize.page(page, serialize.webhook_endpoint)
 
 
 def create_webhook_endpoint(caller, body):
@@ -32,11 +32,11 @@ def rotate_webhook_secret(caller, id):
 
 
 def list_webhook_deliveries(caller, id, limit=100, offset=0, status=None, event_id=None):
-    rows, total = webhooks.list_deliveries(
+    page = webhooks.list_deliveries(
         caller.administration_id, id, limit=limit, offset=offset,
         status=status.split(",") if status else None, event_id=event_id,
     )
-    return serialize.page([serialize.webhook_delivery(r) for r in rows], total, limit, offset)
+    return serialize.page(page, serialize.webhook_delivery)
 
 
 def redeliver_webhook(caller, id):

@@ -14,7 +14,7 @@ from contextvars import ContextVar
 import peewee
 
 from models.db import TenantModel, database
-from models.listing import paginate
+from models.listing import Page, paginate
 from models.tenancy import Administration
 
 #: The id of the request being served (X-Request-Id), recorded with each entry.
@@ -69,7 +69,7 @@ def record_audit(administration_id, action: str, target_type: str, target_id, *,
 
 
 def list_audit_entries(administration_id, *, limit=100, offset=0, updated_since=None,
-                       action=None, target_id=None) -> tuple[list[AuditEntry], int]:
+                       action=None, target_id=None) -> Page:
     """A page of the administration's audit log, oldest first."""
     query = AuditEntry.of(administration_id)
     if action is not None:

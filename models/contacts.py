@@ -8,7 +8,7 @@ from models import serialize
 from models.db import TenantModel, database, utcnow
 from models.errors import Conflict
 from models.events import record_event
-from models.listing import paginate
+from models.listing import Page, paginate
 from models.tenancy import Administration
 
 FIELDS = (
@@ -91,7 +91,7 @@ def delete_contact(administration_id, contact_id) -> None:
 
 
 def list_contacts(administration_id, *, limit=100, offset=0, updated_since=None, q=None,
-                  external_id=None, archived=None) -> tuple[list[Contact], int]:
+                  external_id=None, archived=None) -> Page:
     query = Contact.of(administration_id)
     if q:
         query = query.where(Contact.name.contains(q) | Contact.email.contains(q))

@@ -21,7 +21,7 @@ from models.contacts import DELETE_GUARDS, Contact
 from models.db import MoneyField, QuantityField, RateField, TenantModel, database, is_postgres, utcnow
 from models.errors import Conflict, DomainError, Invalid, NotFound
 from models.events import record_event
-from models.listing import paginate, parse_statuses
+from models.listing import Page, paginate, parse_statuses
 from models.money import to_decimal, to_money, to_quantity
 from models.numbering import next_number
 from models.products import Product
@@ -332,8 +332,8 @@ def parse_date(value, field: str, *, query: bool = False) -> date | None:
 
 def list_invoices(administration_id, *, limit=100, offset=0, status=None, contact_id=None,
                   overdue=None, date_from=None, date_to=None, updated_since=None,
-                  number=None) -> tuple[list[Invoice], int]:
-    """One page of invoices with contacts and lines, in three queries whatever the page size."""
+                  number=None) -> Page:
+    """One page of invoices with contacts and lines, in at most three queries whatever the page size."""
     query = _with_contact(administration_id)
     statuses = parse_statuses(status, STATUSES)
     if statuses:
@@ -350,8 +350,9 @@ def list_invoices(administration_id, *, limit=100, offset=0, status=None, contac
         query = query.where(Invoice.invoice_date <= parse_date(date_to, "date_to", query=True))
     if number is not None:
         query = query.where(Invoice.number == number)
-    rows, total = paginate(query, Invoice, limit=limit, offset=offset, updated_since=updated_since)
-    return attach_lines(rows), total
+    page = paginate(query, Invoice, limit=limit, offset=offset, updated_since=updated_since)
+    attach_lines(page.rows)
+    return page
 
 
 # ------------------------------------------------------------------ lines and totals

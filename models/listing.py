@@ -1,7 +1,8 @@
-"""Shared list behaviour: tenant scope, incremental sync, stable order, limit/offset."""
+"""Shared list behaviour: incremental sync, stable order, limit/offset, a bounded `total`."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import peewee
@@ -15,15 +16,44 @@ def naive_utc(value: datetime | str) -> datetime:
     return value
 
 
+# `total` counts matching rows up to this many. An exact count over a large list costs
+# more than the page itself (at 1,000,000 contacts 192 of a page's 193 ms), so above the
+# cap a list answers total=TOTAL_COUNT_LIMIT with total_exact=false; `has_more` stays exact.
+TOTAL_COUNT_LIMIT = 10_000
+
+
+@dataclass
+class Page:
+    """One page of a list and what the list envelope says about the rest of it."""
+
+    rows: list
+    limit: int
+    offset: int
+    total: int
+    total_exact: bool
+    has_more: bool
+
+
 def paginate(query: peewee.ModelSelect | peewee.Select, model, *, limit: int, offset: int,
-             updated_since=None) -> tuple[list, int]:
-    """One page of `query` in (created_at, id) order, and the number of matching rows."""
+             updated_since=None, order: tuple | None = None) -> Page:
+    """One page of `query` in `order` (default `created_at`, `id`), with `has_more` from one
+    extra row and `total` counted only when the page does not already imply it, up to
+    TOTAL_COUNT_LIMIT."""
     if updated_since is not None:
         query = query.where(model.updated_at >= naive_utc(updated_since))
-    total = query.order_by().count()
-    rows = list(query.order_by(model.created_at, model.id).limit(limit).offset(offset))
-    return rows, total
-
+    order = order or (model.created_at, model.id)
+    rows = list(query.order_by(*order).limit(limit + 1).offset(offset))
+    has_more = len(rows) > limit
+    del rows[limit:]
+    seen = offset + len(rows)
+    if not has_more and (rows or offset == 0):
+        matching = seen  # the last page: everything matching is before or on it
+    elif has_more and seen >= TOTAL_COUNT_LIMIT:
+        matching = TOTAL_COUNT_LIMIT + 1  # more than the cap, known without counting
+    else:
+        matching = query.order_by().limit(TOTAL_COUNT_LIMIT + 1).count()
+    total_exact = matching <= TOTAL_COUNT_LIMIT
+    return Page(rows, limit, offset, min(matching, TOTAL_COUNT_LIMIT), total_exact, has_more)
 
 
 def parse_statuses(value: str | None, allowed: tuple[str, ...]) -> list[str] | None:

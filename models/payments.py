@@ -29,7 +29,7 @@ from models.invoices import (
     parse_uuid,
     payment_status,
 )
-from models.listing import paginate
+from models.listing import Page, paginate
 from models.money import to_money
 from models.tenancy import Administration
 
@@ -146,7 +146,7 @@ def get_payment(administration_id, payment_id) -> Payment:
 
 
 def list_payments(administration_id, *, limit=100, offset=0, invoice_id=None, contact_id=None,
-                  date_from=None, date_to=None, updated_since=None) -> tuple[list[Payment], int]:
+                  date_from=None, date_to=None, updated_since=None) -> Page:
     """One page of payments (two queries)."""
     query = Payment.of(administration_id)
     if invoice_id is not None:

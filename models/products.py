@@ -7,7 +7,7 @@ import peewee
 from models import serialize
 from models.db import MoneyField, RateField, TenantModel, database, utcnow
 from models.events import record_event
-from models.listing import paginate
+from models.listing import Page, paginate
 from models.money import to_decimal, to_money
 from models.tenancy import Administration
 
@@ -70,7 +70,7 @@ def delete_product(administration_id, product_id) -> None:
 
 
 def list_products(administration_id, *, limit=100, offset=0, updated_since=None, q=None,
-                  active=None, sku=None) -> tuple[list[Product], int]:
+                  active=None, sku=None) -> Page:
     query = Product.of(administration_id)
     if q:
         query = query.where(Product.name.contains(q) | Product.sku.contains(q))

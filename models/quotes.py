@@ -35,7 +35,7 @@ from models.invoices import (
     referenced_contact,
 )
 from models.lines import DocumentLine, as_invoice_lines, attach_lines, build_lines, set_totals, store_lines
-from models.listing import paginate, parse_statuses
+from models.listing import Page, paginate, parse_statuses
 from models.numbering import next_number
 from models.tenancy import Administration
 
@@ -179,8 +179,8 @@ def status_condition(statuses: list[str]):
 
 
 def list_quotes(administration_id, *, limit=100, offset=0, status=None, contact_id=None, date_from=None,
-                date_to=None, updated_since=None, number=None) -> tuple[list[Quote], int]:
-    """One page of quotes with contacts and lines, in three queries whatever the page size."""
+                date_to=None, updated_since=None, number=None) -> Page:
+    """One page of quotes with contacts and lines, in at most three queries whatever the page size."""
     query = _with_contact(administration_id)
     statuses = parse_statuses(status, STATUSES)
     if statuses:
@@ -193,8 +193,9 @@ def list_quotes(administration_id, *, limit=100, offset=0, status=None, contact_
         query = query.where(Quote.quote_date <= parse_date(date_to, "date_to", query=True))
     if number is not None:
         query = query.where(Quote.number == number)
-    rows, total = paginate(query, Quote, limit=limit, offset=offset, updated_since=updated_since)
-    return attach_lines(rows, QuoteLine, "quote"), total
+    page = paginate(query, Quote, limit=limit, offset=offset, updated_since=updated_since)
+    attach_lines(page.rows, QuoteLine, "quote")
+    return page
 
 
 # ------------------------------------------------------------------ changes

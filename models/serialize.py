@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 import simplejson
 
+from models.listing import Page
 from models.totals import invoice_totals
 
 
@@ -202,8 +205,11 @@ def payment(row) -> dict:
     }
 
 
-def page(rows: list[dict], total: int, limit: int, offset: int) -> dict:
-    return {"data": rows, "total": total, "limit": limit, "offset": offset}
+def page(listed: Page, item: Callable[[Any], dict]) -> dict:
+    """The list envelope: each row through `item`, then the paging fields."""
+    return {"data": [item(row) for row in listed.rows], "total": listed.total,
+            "total_exact": listed.total_exact, "has_more": listed.has_more,
+            "limit": listed.limit, "offset": listed.offset}
 
 
 def audit_entry(row) -> dict:

@@ -33,7 +33,7 @@ from models.invoices import (
     referenced_contact,
 )
 from models.lines import DocumentLine, attach_lines, build_lines, set_totals, store_lines
-from models.listing import paginate, parse_statuses
+from models.listing import Page, paginate, parse_statuses
 from models.periods import MONTHS_PER_INTERVAL, first_index_on_or_after, period_start
 from models.tenancy import Administration
 
@@ -171,8 +171,8 @@ def get_subscription(administration_id, subscription_id) -> Subscription:
 
 
 def list_subscriptions(administration_id, *, limit=100, offset=0, status=None, contact_id=None,
-                       date_from=None, date_to=None, updated_since=None) -> tuple[list[Subscription], int]:
-    """One page of subscriptions with contacts and lines, in three queries whatever the page size."""
+                       date_from=None, date_to=None, updated_since=None) -> Page:
+    """One page of subscriptions with contacts and lines, in at most three queries whatever the page size."""
     query = _with_contact(administration_id)
     statuses = parse_statuses(status, STATUSES)
     if statuses:
@@ -183,8 +183,9 @@ def list_subscriptions(administration_id, *, limit=100, offset=0, status=None, c
         query = query.where(Subscription.start_date >= parse_date(date_from, "date_from", query=True))
     if date_to is not None:
         query = query.where(Subscription.start_date <= parse_date(date_to, "date_to", query=True))
-    rows, total = paginate(query, Subscription, limit=limit, offset=offset, updated_since=updated_since)
-    return attach_lines(rows, SubscriptionLine, "subscription"), total
+    page = paginate(query, Subscription, limit=limit, offset=offset, updated_since=updated_since)
+    attach_lines(page.rows, SubscriptionLine, "subscription")
+    return page
 
 
 # ------------------------------------------------------------------ changes

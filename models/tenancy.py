@@ -13,6 +13,7 @@ import peewee
 
 from models.db import BaseModel, database, utcnow
 from models.errors import Conflict, Invalid, NotFound
+from models.listing import Page, paginate
 
 KEY_PREFIX = "ftj_"
 SCOPES = ("read", "write", "portal", "admin")
@@ -224,8 +225,6 @@ def verify_api_key(token: str) -> Caller | None:
     return caller
 
 
-def list_api_keys(administration_id, *, limit=100, offset=0) -> tuple[list[ApiKey], int]:
-    from models.listing import paginate
-
+def list_api_keys(administration_id, *, limit=100, offset=0) -> Page:
     query = ApiKey.select().where(ApiKey.administration == administration_id)
     return paginate(query, ApiKey, limit=limit, offset=offset)

@@ -16,7 +16,7 @@ from models.audit import record_audit
 from models.db import TenantModel, database, utcnow
 from models.errors import Conflict, Invalid
 from models.events import EVENT_TYPES, Event
-from models.listing import paginate
+from models.listing import Page, paginate
 from models.tenancy import Administration
 from webhooks.signing import new_secret
 from webhooks.urls import UnsafeUrl, UrlPolicy, check_url
@@ -208,7 +208,7 @@ def rotate_secret(administration_id, endpoint_id, acting_key_id=None) -> Webhook
     return endpoint
 
 
-def list_endpoints(administration_id, *, limit=100, offset=0) -> tuple[list[WebhookEndpoint], int]:
+def list_endpoints(administration_id, *, limit=100, offset=0) -> Page:
     return paginate(WebhookEndpoint.of(administration_id), WebhookEndpoint, limit=limit,
                     offset=offset)
 
@@ -218,7 +218,7 @@ def _deliveries():
 
 
 def list_deliveries(administration_id, endpoint_id, *, limit=100, offset=0, status=None,
-                    event_id=None) -> tuple[list[WebhookDelivery], int]:
+                    event_id=None) -> Page:
     """An endpoint's delivery log in the order its events happened."""
     endpoint = WebhookEndpoint.get_owned(administration_id, endpoint_id)
     query = _deliveries().where(
@@ -229,12 +229,8 @@ def list_deliveries(administration_id, endpoint_id, *, limit=100, offset=0, stat
         query = query.where(WebhookDelivery.status.in_(status))
     if event_id is not None:
         query = query.where(WebhookDelivery.event == event_id)
-    total = query.order_by().count()
-    rows = list(
-        query.order_by(WebhookDelivery.event_xact_id, WebhookDelivery.event_seq, WebhookDelivery.id)
-        .limit(limit).offset(offset)
-    )
-    return rows, total
+    return paginate(query, WebhookDelivery, limit=limit, offset=offset,
+                    order=(WebhookDelivery.event_xact_id, WebhookDelivery.event_seq, WebhookDelivery.id))
 
 
 def get_delivery(administration_id, delivery_id) -> WebhookDelivery:

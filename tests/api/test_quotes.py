@@ -306,16 +306,19 @@ def test_list_filters(tenant):
 def test_quote_reads_take_a_fixed_number_of_statements(tenant, lines_per_quote):
     contact_id = make_contact(tenant)
     lines = [line(f"Regel {i}", price=10.00) for i in range(lines_per_quote)]
-    made = [make_quote(tenant, contact_id, lines=lines, valid_until=LATER) for _ in range(20)]
+    made = [make_quote(tenant, contact_id, lines=lines, valid_until=LATER) for _ in range(21)]
     tenant.get("/api/quotes?limit=1")  # the key is verified (and cached) outside the counted block
 
     with count_queries() as one:
         assert len(tenant.get("/api/quotes?limit=1").json()["data"]) == 1
     with count_queries() as page:
         assert len(tenant.get("/api/quotes?limit=20").json()["data"]) == 20
+    with count_queries() as everything:
+        assert tenant.get("/api/quotes?limit=25").json()["total"] == 21
     with count_queries() as detail:
         assert len(tenant.get(f"/api/quotes/{made[0]['id']}").json()["lines"]) == lines_per_quote
-    assert one.count == page.count == 3, page.sql      # count, page with contacts, lines
+    assert one.count == page.count == 3, page.sql      # page with contacts, count (more follow), lines
+    assert everything.count == 2, everything.sql       # a short first page implies its total: no count
     assert detail.count == 2, detail.sql               # quote with contact, lines
 
 

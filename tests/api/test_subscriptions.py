@@ -181,15 +181,18 @@ def test_a_contact_with_subscriptions_cannot_be_deleted(tenant):
 def test_subscription_reads_take_a_fixed_number_of_statements(tenant, lines_per_subscription):
     contact_id = make_contact(tenant)
     lines = [line(f"Regel {i}", price=10.00) for i in range(lines_per_subscription)]
-    made = [make_subscription(tenant, contact_id, lines=lines) for _ in range(20)]
+    made = [make_subscription(tenant, contact_id, lines=lines) for _ in range(21)]
     tenant.get("/api/subscriptions?limit=1")
 
     with count_queries() as one:
         assert len(tenant.get("/api/subscriptions?limit=1").json()["data"]) == 1
     with count_queries() as page:
         assert len(tenant.get("/api/subscriptions?limit=20").json()["data"]) == 20
+    with count_queries() as everything:
+        assert tenant.get("/api/subscriptions?limit=25").json()["total"] == 21
     with count_queries() as detail:
         shown = tenant.get(f"/api/subscriptions/{made[0]['id']}").json()
     assert len(shown["lines"]) == lines_per_subscription
-    assert one.count == page.count == 3, page.sql
+    assert one.count == page.count == 3, page.sql      # page with contacts, count (more follow), lines
+    assert everything.count == 2, everything.sql       # a short first page implies its total: no count
     assert detail.count == 2, detail.sql

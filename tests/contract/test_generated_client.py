@@ -105,6 +105,7 @@ def test_seed_scenario_through_the_generated_client(generated, tmp_path):
         found = list_contacts.sync(client=client, external_id="CRM-12345")
         assert isinstance(found, models.ContactPage)
         assert found.total == 1 and found.data[0].id == contact.id
+        assert found.total_exact is True and found.has_more is False
 
         product = create_product.sync(client=client, body=models.ProductInput(
             name="Spont POS Licentie", sku="POS-LIC", unit_price_incl=89.00, tax_percentage=21))
