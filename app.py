@@ -16,6 +16,7 @@ import pathlib
 import re
 from decimal import Decimal
 
+import connexion.decorators.parameter
 import connexion.security
 import peewee
 import simplejson
@@ -63,11 +64,12 @@ DATABASE_DOWN = db.UNAVAILABLE
 #: Money is Decimal inside PayDock and leaves as an exact JSON number (339.00).
 JSONIFIER = Jsonifier(simplejson, use_decimal=True, cls=simplejson.JSONEncoder)
 
-# Connexion's security wrapper reads the key function's signature on every request
-# (`_accepts_kwarg`); the answer never changes, so it is worked out once per function.
-if not hasattr(connexion.security.inspect_function_arguments, "cache_info"):
-    connexion.security.inspect_function_arguments = functools.cache(
-        connexion.security.inspect_function_arguments)
+# Connexion reads the handler's and the key function's signatures on every request (its
+# parameter decorator and its security wrapper); the answers never change, so each is
+# worked out once per function.
+for _module in (connexion.security, connexion.decorators.parameter):
+    if not hasattr(_module.inspect_function_arguments, "cache_info"):
+        _module.inspect_function_arguments = functools.cache(_module.inspect_function_arguments)
 
 
 async def check_api_key(token, required_scopes=None, request=None):
@@ -256,9 +258,37 @@ def _exact_multiple_of(validator, step, instance, schema):
         yield ValidationError(f"{instance} has more decimals than allowed (multiple of {step})")
 
 
+class SchemaValidators:
+    """One jsonschema validator per schema of the spec, built on first use.
+
+    Connexion builds a new validator (and its reference resolver) for every body and
+    every parameter of every request, which cost more than the rest of a request's
+    validation. The schemas are the spec's own objects and never change, so a validator
+    is kept per schema object (held here, so its id is never reused)."""
+
+    def __init__(self, make) -> None:
+        self._make = make
+        self._built: dict[int, tuple[dict, object]] = {}
+
+    def __call__(self, schema: dict):
+        entry = self._built.get(id(schema))
+        if entry is None or entry[0] is not schema:
+            entry = (schema, self._make(schema))
+            self._built[id(schema)] = entry
+        return entry[1]
+
+
 BodySchemaValidator = validators.extend(
     Draft4RequestValidator, {"multipleOf": _exact_multiple_of}
 )
+BODY_VALIDATORS = SchemaValidators(
+    lambda schema: BodySchemaValidator(schema, format_checker=Draft4Validator.FORMAT_CHECKER))
+RESPONSE_VALIDATORS = SchemaValidators(
+    lambda schema: validators.extend(Draft4ResponseValidator, {"multipleOf": _exact_multiple_of})(
+        schema, format_checker=Draft4Validator.FORMAT_CHECKER))
+PARAMETER_VALIDATORS = SchemaValidators(
+    lambda param: Draft4Validator(copy.deepcopy(param.get("schema", param)),
+                                  format_checker=Draft4Validator.FORMAT_CHECKER))
 
 
 def _field_path(error: ValidationError) -> str:
@@ -325,7 +355,7 @@ class BodyValidator(JSONRequestBodyValidator):
 
     @property
     def _validator(self):
-        return BodySchemaValidator(self._schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+        return BODY_VALIDATORS(self._schema)
 
     def _validate(self, body):
         if body is None and not self._nullable:
@@ -381,28 +411,14 @@ class ResponseValidator(JSONResponseBodyValidator):
 
     @property
     def validator(self):
-        return validators.extend(Draft4ResponseValidator, {"multipleOf": _exact_multiple_of})(
-            self._schema, format_checker=Draft4Validator.FORMAT_CHECKER
-        )
+        return RESPONSE_VALIDATORS(self._schema)
 
 
 class QueryValidator(ParameterValidator):
     """Parameter errors as one short line, `name: message`.
 
     Connexion's own check deep-copies the parameter and builds a new jsonschema validator
-    for every parameter of every request; the spec's parameters never change, so each
-    gets one validator, built on first use."""
-
-    _validators: dict[int, tuple[dict, Draft4Validator]] = {}
-
-    @classmethod
-    def _validator(cls, param: dict) -> Draft4Validator:
-        entry = cls._validators.get(id(param))
-        if entry is None or entry[0] is not param:
-            schema = copy.deepcopy(param.get("schema", param))
-            entry = (param, Draft4Validator(schema, format_checker=Draft4Validator.FORMAT_CHECKER))
-            cls._validators[id(param)] = entry
-        return entry[1]
+    for every parameter of every request; here each parameter keeps one."""
 
     @classmethod
     def validate_parameter(cls, parameter_type, value, param, param_name=None):
@@ -411,7 +427,7 @@ class QueryValidator(ParameterValidator):
         if value is None:
             return f"Missing {parameter_type} parameter '{param['name']}'" if param.get("required") else None
         try:
-            cls._validator(param).validate(value)
+            PARAMETER_VALIDATORS(param).validate(value)
         except ValidationError as exc:
             return f"{param['name']}: {exc.message}"
         return None
