@@ -119,11 +119,10 @@ def get_invoice(caller, request, body):
 
 @endpoint("read")
 def list_invoices(caller, request, body):
-    page = _page_args(request)
     query = request.query_params
-    rows, total = invoices.list_invoices(caller.administration_id, **page, status=query.get("status"),
-                                         contact_id=query.get("contact_id"))
-    return serialize.page([serialize.invoice(r) for r in rows], total, page["limit"], page["offset"])
+    listed = invoices.list_invoices(caller.administration_id, **_page_args(request),
+                                    status=query.get("status"), contact_id=query.get("contact_id"))
+    return serialize.page(listed, serialize.invoice)
 
 
 @endpoint("write")
