@@ -12,7 +12,7 @@ import datetime as dt
 import random
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 import peewee
@@ -147,11 +147,14 @@ class SeedContext:
 @dataclass(frozen=True)
 class Seeder:
     """Fills an administration for some scenarios. `seed` returns named id lists (e.g.
-    {"contact": [...]}) that scenarios draw `{id}`s from; `needs` run first."""
+    {"contact": [...]}) that scenarios draw `{id}`s from; `needs` run first. `size` maps
+    the level's row count to this seeder's (default: the same), e.g. one subscription
+    per ten contacts."""
 
     name: str
     seed: Callable[[SeedContext], dict[str, list[str]]]
     needs: tuple[str, ...] = ()
+    size: Callable[[int], int] | None = None
 
 
 @dataclass
@@ -180,7 +183,8 @@ def seed_level(level: str, size: int, seeders: Sequence[Seeder], *, progress: bo
     }
     context = SeedContext(administration.id, size, {}, progress=progress)
     for seeder in seeders:
-        context.ids.update(seeder.seed(context))
+        own = replace(context, size=seeder.size(size)) if seeder.size else context
+        context.ids.update(seeder.seed(own))
     return Seeded(level, size, administration.id, keys, context.ids)
 
 
