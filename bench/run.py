@@ -299,6 +299,8 @@ class Bench:
 
     def start_servers(self) -> None:
         names = sorted({t for s in self.scenarios if s.kind == "http" for t in s.targets})
+        if not names:
+            return
         say(f"starting {', '.join(names)} (gunicorn, 2 uvicorn workers each)")
         for name in names:
             target = TARGETS[name]
@@ -425,7 +427,7 @@ class Bench:
         return {
             "config": asdict(self.config),
             "facts": self.facts,
-            "levels": {lv: {"size": s.size, "seed_seconds": round(s.seconds, 1)}
+            "levels": {lv: {"size": s.size, "seed_seconds": round(s.seconds, 1), "rows": s.rows}
                        for lv, s in self.levels.items()},
             "results": [
                 {

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench import billing_scenario
 from bench.seed import SeedContext, Seeded, Seeder, analyze, spread_timestamps
 from models import contacts
 from models.contacts import Contact
@@ -71,6 +72,8 @@ def seed_contacts(ctx: SeedContext) -> dict[str, list[str]]:
 
 SEEDERS: dict[str, Seeder] = {
     "contacts": Seeder("contacts", seed_contacts),
+    "subscriptions": Seeder("subscriptions", billing_scenario.seed_subscriptions, needs=("contacts",),
+                            size=billing_scenario.subscription_count),
 }
 
 
@@ -175,6 +178,10 @@ SCENARIOS: list[HttpScenario | CommandScenario] = [
         levels=("small",), targets=("paydock-nocache", "paydock"),
         goal="cost of verifying the key in the database on every request",
     ),
+    CommandScenario(
+        name="billing-run", title="billing run over 100,000 subscriptions (quick: 10,000)",
+        needs=("subscriptions",), run=billing_scenario.billing_run, levels=("large",),
+        goal="< 60 s, each billed once", max_seconds=60),
 ]
 
 

@@ -182,10 +182,12 @@ def seed_level(level: str, size: int, seeders: Sequence[Seeder], *, progress: bo
         for name, scopes in KEY_SCOPES.items()
     }
     context = SeedContext(administration.id, size, {}, progress=progress)
+    rows: dict[str, int] = {}   # main rows per seeder
     for seeder in seeders:
         own = replace(context, size=seeder.size(size)) if seeder.size else context
         context.ids.update(seeder.seed(own))
-    return Seeded(level, size, administration.id, keys, context.ids)
+        rows[seeder.name] = own.size
+    return Seeded(level, size, administration.id, keys, context.ids, rows=rows)
 
 
 def order_seeders(wanted: Iterable[str], registry: dict[str, Seeder]) -> list[Seeder]:

@@ -41,7 +41,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import peewee
 import simplejson
@@ -154,7 +154,7 @@ _DUE_FIELDS = (Subscription.id, Subscription.administration, Subscription.contac
 
 class _Claim(NamedTuple):
     subscription: _Due | Subscription
-    index: int
+    period: int                     # the period's index (models.periods)
     start: date
     end: date
     period_id: str                  # hex, as models.db stores a uuid
@@ -215,7 +215,7 @@ def run_billing(today: date | None = None, progress: Callable[[int, int], None] 
         for tenant in tenants:
             batches = _Batches(today, tenant, batch_size)
             if workers > 1 and is_postgres():
-                _in_threads(workers, lambda b=batches: _work(b, done))
+                _in_threads(workers, functools.partial(_work, batches, done))
             else:
                 _work(batches, done)
     return summary
@@ -247,7 +247,7 @@ class _Batches:
 
     def __init__(self, today: date, administration_id, batch_size: int) -> None:
         self.today, self.administration_id, self.batch_size = today, administration_id, batch_size
-        self.after = None
+        self.after: tuple | None = None
         self.handed = 0             # batches handed out
         self.numbered = 0           # batches that have taken their numbers
         self.failed = False
@@ -452,9 +452,9 @@ def _shape(key: tuple) -> _Shape:
     values models.serialize.invoice shows for them, computed as models.totals does."""
     lines, amounts = [], []
     for position, is_text_line, product, raw in key:
-        quantity, price, rate, total_incl, total_vat, total_excl = (
-            None if value is None else field.python_value(value)
-            for field, value in zip(_AMOUNT_FIELDS, raw, strict=True))
+        values: list[Any] = [None if value is None else field.python_value(value)
+                             for field, value in zip(_AMOUNT_FIELDS, raw, strict=True)]
+        quantity, price, rate, total_incl, total_vat, total_excl = values
         if not is_text_line:
             amounts.append(LineAmounts(quantity, price, rate))
         # serialize.invoice_line's members after id, position and description.
@@ -489,37 +489,37 @@ class _Customer(NamedTuple):
 
 def _contacts(administration_id, contact_ids: set) -> dict:
     """contact id -> _Customer, with one query."""
-    fields = [Contact.id, *(getattr(Contact, name) for name in SNAPSHOT_FIELDS)]
+    query = (Contact.select(Contact.id, *(getattr(Contact, name) for name in SNAPSHOT_FIELDS))
+             .where(Contact.administration == administration_id, Contact.id.in_(list(contact_ids))))
     customers = {}
-    for contact_id, *snapshot in (Contact.select(*fields)
-                                  .where(Contact.administration == administration_id,
-                                         Contact.id.in_(list(contact_ids))).tuples()):
+    for raw_id, *snapshot in database.execute_sql(*query.sql()):   # all text columns
+        contact_id = raw_id if isinstance(raw_id, uuid.UUID) else uuid.UUID(raw_id)
         values = dict(zip(SNAPSHOT_FIELDS, snapshot, strict=True))
         # serialize.invoice_contact: the same for a concept (live) and an issued (copy) invoice.
-        shown = {"id": str(contact_id), **{name: values[name] for name in INVOICE_CONTACT_FIELDS}}
-        customers[contact_id] = _Customer(Contact.id.db_value(contact_id), shown["id"], tuple(snapshot),
-                                          _dumps(shown))
+        shown = ", ".join(f'"{name}": {_text(values[name])}' for name in INVOICE_CONTACT_FIELDS)
+        customers[contact_id] = _Customer(contact_id.hex, str(contact_id), tuple(snapshot),
+                                          f'{{"id": "{contact_id}", {shown}}}')
     return customers
 
 
 # ------------------------------------------------------------------ claiming and moving on
 
-_PERIOD_FIELDS = [SubscriptionPeriod.id, SubscriptionPeriod.administration, SubscriptionPeriod.subscription,
-                  SubscriptionPeriod.period_start, SubscriptionPeriod.period_end, SubscriptionPeriod.invoice,
-                  SubscriptionPeriod.created_at, SubscriptionPeriod.updated_at]
+_PERIOD_FIELDS: list[peewee.Field] = [
+    SubscriptionPeriod.id, SubscriptionPeriod.administration, SubscriptionPeriod.subscription,
+    SubscriptionPeriod.period_start, SubscriptionPeriod.period_end, SubscriptionPeriod.invoice,
+    SubscriptionPeriod.created_at, SubscriptionPeriod.updated_at]
 
 
 def _claim(plan: list[_Claim], now) -> list[_Claim]:
     """Insert the periods; return those this run got (the others were billed already)."""
     if not plan:
         return []
-    to_db = [f.db_value for f in _PERIOD_FIELDS]
-    rows = [[convert(value) for convert, value in zip(to_db, (
-        c.period_id, c.subscription.administration_id, c.subscription.id, c.start, c.end, c.invoice_id, now,
-        now), strict=True)] for c in plan]
+    administration = SubscriptionPeriod.administration.db_value(plan[0].subscription.administration_id)
+    rows = [(c.period_id, administration, c.subscription.id.hex, c.start, c.end, c.invoice_id, now, now)
+            for c in plan]
     columns = ", ".join(f'"{f.column_name}"' for f in _PERIOD_FIELDS)
     placeholders = "(" + ", ".join([database.param] * len(_PERIOD_FIELDS)) + ")"
-    won = set()
+    won: set[str] = set()
     for offset in range(0, len(rows), INSERT_CHUNK):
         chunk = rows[offset:offset + INSERT_CHUNK]
         cursor = database.execute_sql(
@@ -574,24 +574,24 @@ class _Context(NamedTuple):
     administration_id: uuid.UUID
     administration: str              # database value
     now: datetime
-    now_shown: str
+    now_shown: str | None
     today: date
 
 
 _NO_SNAPSHOT = (None,) * len(SNAPSHOT_FIELDS)
 
-INVOICE_FIELDS = [Invoice.id, Invoice.administration, Invoice.number, Invoice.status, Invoice.is_credit_note,
-                  Invoice.credit_of, Invoice.contact,
-                  *(getattr(Invoice, f"contact_{name}") for name in SNAPSHOT_FIELDS),
-                  Invoice.invoice_date, Invoice.due_date, Invoice.currency, Invoice.reference, Invoice.note,
-                  Invoice.total_incl, Invoice.total_vat, Invoice.total_excl, Invoice.amount_paid,
-                  Invoice.created_at, Invoice.updated_at]
+INVOICE_FIELDS: list[peewee.Field] = [
+    Invoice.id, Invoice.administration, Invoice.number, Invoice.status, Invoice.is_credit_note,
+    Invoice.credit_of, Invoice.contact, *(getattr(Invoice, f"contact_{name}") for name in SNAPSHOT_FIELDS),
+    Invoice.invoice_date, Invoice.due_date, Invoice.currency, Invoice.reference, Invoice.note,
+    Invoice.total_incl, Invoice.total_vat, Invoice.total_excl, Invoice.amount_paid,
+    Invoice.created_at, Invoice.updated_at]
 _NUMBER = next(n for n, f in enumerate(INVOICE_FIELDS) if f is Invoice.number)  # peewee's == is SQL
-LINE_FIELDS = [InvoiceLine.id, InvoiceLine.administration, InvoiceLine.invoice, InvoiceLine.position,
-               InvoiceLine.description, InvoiceLine.is_text_line, InvoiceLine.product, InvoiceLine.quantity,
-               InvoiceLine.unit_price_incl, InvoiceLine.tax_percentage, InvoiceLine.total_incl,
-               InvoiceLine.total_vat, InvoiceLine.total_excl, InvoiceLine.credit_of_line,
-               InvoiceLine.created_at, InvoiceLine.updated_at]
+LINE_FIELDS: list[peewee.Field] = [
+    InvoiceLine.id, InvoiceLine.administration, InvoiceLine.invoice, InvoiceLine.position,
+    InvoiceLine.description, InvoiceLine.is_text_line, InvoiceLine.product, InvoiceLine.quantity,
+    InvoiceLine.unit_price_incl, InvoiceLine.tax_percentage, InvoiceLine.total_incl, InvoiceLine.total_vat,
+    InvoiceLine.total_excl, InvoiceLine.credit_of_line, InvoiceLine.created_at, InvoiceLine.updated_at]
 
 
 class _Draft:

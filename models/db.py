@@ -6,6 +6,7 @@ import io
 import math
 import select
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -189,13 +190,19 @@ def _copy_encoder(model_field: peewee.Field):
     if isinstance(model_field, peewee.BooleanField):
         return lambda v: "\\N" if v is None else ("t" if v else "f")
     if isinstance(model_field, peewee.DateTimeField):
-        return lambda v: "\\N" if v is None else v.isoformat(sep=" ")
+        last: list = [None, "\\N"]    # a batch's rows share their timestamps: format each once
+
+        def encode_datetime(v) -> str:
+            if v is not last[0]:
+                last[:] = [v, "\\N" if v is None else v.isoformat(sep=" ")]
+            return last[1]
+        return encode_datetime
     if isinstance(model_field, (peewee.CharField, peewee.TextField)):
         return lambda v: "\\N" if v is None else v.translate(_COPY_ESCAPES)
     return lambda v: "\\N" if v is None else str(v)   # integers, uuid hex, dates
 
 
-def write_rows(model: type[peewee.Model], fields: list[peewee.Field], rows: list[tuple]) -> None:
+def write_rows(model: type[peewee.Model], fields: list[peewee.Field], rows: Sequence[Sequence[Any]]) -> None:
     """INSERT `rows` into `model`'s table: tuples of database values (what each field's
     db_value returns: cents as integers, uuids as hex) in `fields` order.
 

@@ -19,6 +19,7 @@ removes older ones once the worker has fanned them out to webhook deliveries.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 import peewee
@@ -101,6 +102,7 @@ def record_events(administration_id, events: list[tuple[str, dict]]) -> None:
         return
     now = utcnow()
     created = serialize.timestamp(now)
+    seqs: Iterable[int]
     if is_postgres():
         # The transaction's id and a block of sequence values, taken in event order: what
         # txid_current() and nextval() give each row of record_event.
