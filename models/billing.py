@@ -12,21 +12,26 @@ a time, in batches, one transaction per batch (so a transaction touches one tena
    invoice is made and no number taken for it;
 3. move every subscription of the batch past the periods it just had billed (one
    UPDATE on PostgreSQL);
-4. build the claimed periods' invoices, lines and `invoice.created` events and write
-   them in bulk (COPY on PostgreSQL, models.db.write_rows); issued ones
-   (`invoice_status: verzonden`) take their numbers as one block per year from
-   models.numbering, in year order, so concurrent runs lock the number counters in
-   one order and cannot deadlock.
+4. build the claimed periods' invoices, lines and `invoice.created` events; then the
+   issued ones (`invoice_status: verzonden`) take their numbers as one block per year
+   from models.numbering, in year order, so concurrent runs lock the number counters in
+   one order and cannot deadlock; then everything is written in bulk (COPY on
+   PostgreSQL, models.db.write_rows). The counters stay locked only for that last step.
 
 A crash or error rolls back the whole batch (claims, invoices, numbers, events), so a
 rerun bills exactly what is still unbilled and invoice numbers stay gapless. Memory is
 bounded by the batch size, and so is the number of statements per batch: a handful,
 whatever the batch holds.
 
-The rows are built as plain tuples of database values rather than model instances, and
-what every subscription with the same line amounts shares (totals, VAT breakdown, the
-lines' amounts as the API shows them) is computed once: at 100,000 subscriptions the
-per-row cost of the ORM would dominate the run.
+With `workers` > 1 (PostgreSQL) an administration's batches go to that many connections
+in turn: one writes a batch while another reads and prepares the next. The batches still
+take their numbers in batch order (_Batches.turn), so the numbers follow the periods as
+in a run with one worker.
+
+The rows are built as plain tuples of database values rather than model instances, the
+event JSON is written directly, and what every subscription with the same line amounts
+shares (totals, VAT breakdown, the lines' amounts as the API shows them) is computed
+once: at 100,000 subscriptions the per-row cost of the ORM would dominate the run.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ import os
 import threading
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -98,8 +103,9 @@ def _text(value: str | None) -> str:
 
 
 def new_ids(count: int) -> list[str]:
-    """`count` random version-4 UUIDs (as uuid.uuid4 makes them) in hex, from one read of
-    os.urandom: a batch needs hundreds of thousands of ids."""
+    """`count` random version-4 UUIDs in hex (as uuid.uuid4().hex), from one read of
+    os.urandom: a run needs hundreds of thousands, and uuid.uuid4() costs a read and an
+    object each."""
     raw = bytearray(os.urandom(16 * count))
     raw[6::16] = bytes(b & 0x0F | 0x40 for b in raw[6::16])     # version 4
     raw[8::16] = bytes(b & 0x3F | 0x80 for b in raw[8::16])     # RFC 4122 variant
@@ -364,15 +370,12 @@ def _bill(batch: list, today: date, summary: BillingSummary, turn=None) -> None:
     shapes = _line_shapes(administration_id, [sub.id for sub in batch])
     contacts = _contacts(administration_id, {sub.contact_id for sub in batch})
 
-    plan: list[_Claim] = []
-    moves: list[tuple] = []
-    for sub in batch:
-        due = periods_due(sub.start_date, sub.interval, sub.interval_count, sub.next_index, today,
-                          sub.end_date)
-        ids = new_ids(2 * len(due))
-        plan.extend(_Claim(sub, index, start, end, ids[2 * n], ids[2 * n + 1])
-                    for n, (index, start, end) in enumerate(due))
-        moves.append((sub, due[-1][0] + 1 if due else sub.next_index))
+    dues = [(sub, periods_due(sub.start_date, sub.interval, sub.interval_count, sub.next_index, today,
+                              sub.end_date)) for sub in batch]
+    ids = iter(new_ids(2 * sum(len(due) for _, due in dues)))
+    plan = [_Claim(sub, index, start, end, next(ids), next(ids))
+            for sub, due in dues for index, start, end in due]
+    moves = [(sub, due[-1][0] + 1 if due else sub.next_index) for sub, due in dues]
 
     claimed = _claim(plan, now)
     summary.periods_skipped += len(plan) - len(claimed)
@@ -381,8 +384,9 @@ def _bill(batch: list, today: date, summary: BillingSummary, turn=None) -> None:
     claimed.sort(key=lambda c: (c.start, str(c.subscription.id)))
     context = _Context(administration_id, Invoice.administration.db_value(administration_id), now,
                        timestamp(now), business_today())
-    drafts = [_draft(claim, shapes[claim.subscription.id], contacts[claim.subscription.contact_id], context)
-              for claim in claimed]
+    line_ids = iter(new_ids(sum(len(shapes[claim.subscription.id][0].lines) for claim in claimed)))
+    drafts = [_draft(claim, shapes[claim.subscription.id], contacts[claim.subscription.contact_id], context,
+                     line_ids) for claim in claimed]
     # The number counters stay locked from here until the batch commits: only what needs
     # the numbers is left to do.
     with turn or contextlib.nullcontext():
@@ -429,7 +433,7 @@ def _line_shapes(administration_id, subscription_ids: list) -> dict:
     lines as they are; only each distinct shape is converted and totalled (_shape)."""
     query = (SubscriptionLine.select(*_LINE_FIELDS)
              .where(SubscriptionLine.administration == administration_id,
-                    SubscriptionLine.subscription.in_(subscription_ids))
+                    _among(SubscriptionLine.subscription, subscription_ids))
              .order_by(SubscriptionLine.subscription, SubscriptionLine.position))
     raw: dict = {key: ([], []) for key in subscription_ids}
     to_uuid = SubscriptionLine.subscription.python_value
@@ -439,6 +443,15 @@ def _line_shapes(administration_id, subscription_ids: list) -> dict:
         key.append((position, bool(is_text_line), product, tuple(amounts)))
         descriptions.append(description)
     return {sub_id: (_shape(tuple(key)), tuple(descriptions)) for sub_id, (key, descriptions) in raw.items()}
+
+
+def _among(field: peewee.Field, keys: list) -> peewee.Expression:
+    """`field IN (keys)` for a batch's ids: on PostgreSQL one array parameter instead of a
+    thousand (building a thousand parameters costs more than the query)."""
+    if is_postgres():
+        hexes = peewee.Value([key.hex for key in keys], unpack=False)
+        return field == peewee.fn.ANY(peewee.Cast(hexes, "uuid[]"))
+    return field.in_(keys)
 
 
 def _members(values: dict) -> str:
@@ -490,7 +503,7 @@ class _Customer(NamedTuple):
 def _contacts(administration_id, contact_ids: set) -> dict:
     """contact id -> _Customer, with one query."""
     query = (Contact.select(Contact.id, *(getattr(Contact, name) for name in SNAPSHOT_FIELDS))
-             .where(Contact.administration == administration_id, Contact.id.in_(list(contact_ids))))
+             .where(Contact.administration == administration_id, _among(Contact.id, list(contact_ids))))
     customers = {}
     for raw_id, *snapshot in database.execute_sql(*query.sql()):   # all text columns
         contact_id = raw_id if isinstance(raw_id, uuid.UUID) else uuid.UUID(raw_id)
@@ -524,8 +537,8 @@ def _claim(plan: list[_Claim], now) -> list[_Claim]:
         chunk = rows[offset:offset + INSERT_CHUNK]
         cursor = database.execute_sql(
             f'INSERT INTO "subscription_period" ({columns}) VALUES {", ".join([placeholders] * len(chunk))} '
-            "ON CONFLICT DO NOTHING RETURNING id", [value for row in chunk for value in row])
-        won.update(key.hex if isinstance(key, uuid.UUID) else uuid.UUID(key).hex for (key,) in cursor)
+            'ON CONFLICT DO NOTHING RETURNING CAST("id" AS TEXT)', [value for row in chunk for value in row])
+        won.update(key.replace("-", "") for (key,) in cursor)   # PostgreSQL writes dashes, SQLite hex
     return [c for c in plan if c.period_id in won]
 
 
@@ -611,7 +624,8 @@ class _Draft:
         self.data = simplejson.RawJSON(self._head + _text(number) + self._tail)
 
 
-def _draft(claim: _Claim, lines: tuple, customer: _Customer, context: _Context) -> _Draft:
+def _draft(claim: _Claim, lines: tuple, customer: _Customer, context: _Context, line_ids: Iterator[str]
+           ) -> _Draft:
     """The invoice of one claimed period: a concept, or issued (its number comes later) with
     a copy of the contact (as models.invoices issues one). Its event data is what
     models.serialize.invoice shows for it, written as JSON text directly."""
@@ -622,7 +636,7 @@ def _draft(claim: _Claim, lines: tuple, customer: _Customer, context: _Context) 
     due_date = claim.start + timedelta(days=sub.payment_term_days)
     label = period_label(claim.start, claim.end)
     line_rows, line_json = [], []
-    for line, description, line_id in zip(shape.lines, descriptions, new_ids(len(shape.lines)), strict=True):
+    for line, description, line_id in zip(shape.lines, descriptions, line_ids, strict=False):
         text = description if line.is_text_line else f"{description} ({label})"
         line_rows.append((line_id, context.administration, claim.invoice_id, line.position, text,
                           line.is_text_line, line.product, *line.amounts, None, context.now, context.now))
