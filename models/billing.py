@@ -246,16 +246,17 @@ class _Batches:
     """An administration's due subscriptions, handed out batch by batch in (next_period_start,
     id) order to the workers of a run, each batch in the taker's own transaction.
 
-    The batches take their invoice-number blocks in the same order (`turn`): a batch waits
-    until the one before it has taken its numbers (and then, in the database, until that
-    one commits), so numbers follow the batches as in a run with one worker, and everything
-    before the numbers overlaps with the batch before."""
+    The batches take their invoice-number blocks in the same order (`wait_turn`): a batch
+    takes its numbers only once the batch before it has committed, so the numbers follow
+    the batches as in a run with one worker (also when one fails: the rest stop), no batch
+    waits inside the database for another's number lock, and everything before the
+    numbers overlaps with the batch before."""
 
     def __init__(self, today: date, administration_id, batch_size: int) -> None:
         self.today, self.administration_id, self.batch_size = today, administration_id, batch_size
         self.after: tuple | None = None
         self.handed = 0             # batches handed out
-        self.numbered = 0           # batches that have taken their numbers
+        self.finished = 0           # batches committed (in ticket order)
         self.failed = False
         self.lock = threading.Lock()
         self.turns = threading.Condition()
@@ -272,17 +273,18 @@ class _Batches:
             self.handed += 1
             return self.handed, batch
 
-    @contextlib.contextmanager
-    def turn(self, ticket: int):
-        """Hold while taking the batch's numbers: after the batches before it did."""
+    def wait_turn(self, ticket: int) -> None:
+        """Return once the batch before `ticket` has committed (the first one: at once)."""
         with self.turns:
-            while self.numbered != ticket - 1 and not self.failed:
+            while self.finished != ticket - 1 and not self.failed:
                 self.turns.wait()
             if self.failed:
                 raise _Stopped
-        yield
+
+    def finish(self, ticket: int) -> None:
+        """Batch `ticket` has committed."""
         with self.turns:
-            self.numbered = ticket
+            self.finished = ticket
             self.turns.notify_all()
 
     def fail(self) -> None:
@@ -304,9 +306,10 @@ def _work(batches: _Batches, done: _Progress) -> None:
                 _replan_foreign_key_checks()
                 ticket, batch = batches.take()
                 if batch:
-                    _bill(batch, batches.today, part, batches.turn(ticket))
+                    _bill(batch, batches.today, part, functools.partial(batches.wait_turn, ticket))
             if not batch:
                 return
+            batches.finish(ticket)
             part.batches, part.subscriptions = 1, len(batch)
             done.add(part)
     except BaseException:
@@ -361,10 +364,11 @@ def _next_batch(today: date, administration_id, after, batch_size: int) -> list[
     return [_Due(*row) for row in query.limit(batch_size).tuples()]
 
 
-def _bill(batch: list, today: date, summary: BillingSummary, turn=None) -> None:
+def _bill(batch: list, today: date, summary: BillingSummary, wait_turn: Callable[[], None] | None = None
+          ) -> None:
     """Bill one administration's batch of due subscriptions (inside the batch's transaction).
-    `batch` holds _Due rows or Subscription instances: only their fields are read. `turn`
-    (a context manager) is held while the batch takes its invoice numbers."""
+    `batch` holds _Due rows or Subscription instances: only their fields are read.
+    `wait_turn()` is called before the batch takes its invoice numbers."""
     now = utcnow()
     administration_id = batch[0].administration_id
     shapes = _line_shapes(administration_id, [sub.id for sub in batch])
@@ -389,8 +393,9 @@ def _bill(batch: list, today: date, summary: BillingSummary, turn=None) -> None:
                      line_ids) for claim in claimed]
     # The number counters stay locked from here until the batch commits: only what needs
     # the numbers is left to do.
-    with turn or contextlib.nullcontext():
-        numbers = _reserve_numbers(claimed, administration_id)
+    if wait_turn:
+        wait_turn()
+    numbers = _reserve_numbers(claimed, administration_id)
     for draft in drafts:
         if draft.issued:
             draft.number(next(numbers[draft.year]))
