@@ -93,10 +93,11 @@ def record_event(administration_id, event_type: str, data: dict, **extra) -> Eve
                  created_at=now, updated_at=now)
 
 
-def record_events(administration_id, events: list[tuple[str, dict]]) -> None:
+def record_events(administration_id, events: list[tuple[str, dict | simplejson.RawJSON]]) -> None:
     """Write many events of one transaction at once (a batch job such as the billing run):
     the same rows, in the same order, as `record_event` for each `(type, data)`, in one
-    bulk write (models.db.write_rows). Keep the two in step."""
+    bulk write (models.db.write_rows). `data` may come encoded already (simplejson.RawJSON).
+    Keep the two in step."""
     assert database.in_transaction(), "events are written in the transaction of their change"
     if not events:
         return

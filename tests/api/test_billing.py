@@ -19,7 +19,7 @@ from models.invoices import Invoice, business_today
 from models.numbering import NumberSeries
 from models.periods import add_months
 from models.subscriptions import Subscription, SubscriptionPeriod
-from tests.api.sales import line, make_contact, make_subscription
+from tests.api.sales import line, make_contact, make_product, make_subscription
 from tests.conftest import count_rows
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -206,6 +206,7 @@ def test_an_invoice_created_event_carries_the_invoice_exactly_as_the_api_shows_i
     make_subscription(tenant, contact_id, start_date="2026-01-01", invoice_status="verzonden",
                       reference="Zeg \"ja\" \\ tab\there", note="Regel 1\nRegel 2 – €",
                       lines=[line("Licentie", 3, 30.25, 21), line("Boek", 1.5, 12.99, 9),
+                             {"product_id": make_product(tenant)},
                              {"description": "Vragen? Bel ons.", "is_text_line": True}])
     make_subscription(tenant, contact_id, start_date="2026-01-15", lines=[line("Opslag", 1, 0.01, 0)])
     assert bill(date(2026, 2, 15), tenant).invoices == 4
@@ -221,6 +222,7 @@ def test_an_invoice_created_event_carries_the_invoice_exactly_as_the_api_shows_i
         data = simplejson.loads(payloads[uuid.UUID(event["id"])], use_decimal=True)["data"]
         assert simplejson.dumps(data, use_decimal=True) == simplejson.dumps(
             simplejson.loads(shown.text, use_decimal=True), use_decimal=True)
+    assert sum(1 for e in created for x in e["data"]["lines"] if x["product_id"]) == 2
     statuses = sorted((e["data"]["status"], e["data"]["overdue"]) for e in created)
     assert statuses == [("concept", False), ("concept", False), ("verzonden", True), ("verzonden", True)]
 
