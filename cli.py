@@ -76,7 +76,7 @@ def cmd_bill(settings: Settings, args) -> int:
     _connect(settings)
     progress = ProgressBar("billing") if sys.stderr.isatty() else None
     summary = run_billing(args.date, progress, administration_id=args.administration,
-                          batch_size=args.batch_size)
+                          batch_size=args.batch_size, workers=args.workers)
     if progress:
         progress.finish()
     print(f"billed {summary.invoices} invoice(s) for {summary.subscriptions} subscription(s) "
@@ -170,7 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
     bill.add_argument("--date", type=_day, default=None,
                       help="bill the periods that started on or before this day, YYYY-MM-DD (default today)")
     bill.add_argument("--administration", default=None, help="only this administration's subscriptions")
-    bill.add_argument("--batch-size", type=int, default=500, help="subscriptions per transaction")
+    bill.add_argument("--batch-size", type=int, default=1000, help="subscriptions per transaction")
+    bill.add_argument("--workers", type=int, default=2,
+                      help="PostgreSQL connections sharing the work (default 2: one writes a batch while "
+                           "the other prepares the next)")
     sub.add_parser("purge", help="delete idempotency keys older than 24 hours")
     keys = sub.add_parser("keys", help="manage API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)

@@ -47,7 +47,7 @@ def render(data: dict, scenarios, targets) -> str:
              f"run, {config['reps']} repetition(s) per target in alternating order, "
              f"{config['warmup']} s warm-up; medians shown"),
         _row("other work on the machine", _others_summary(data)),
-        _row("data", "; ".join(f"{lv}: {info['size']:,} rows per seeder, seeded in "
+        _row("data", "; ".join(f"{lv}: {info['size']:,} rows per seeder{_own_sizes(info)}, seeded in "
                                f"{info['seed_seconds']} s" for lv, info in data["levels"].items())),
         "",
         "## Results",
@@ -69,9 +69,9 @@ def render(data: dict, scenarios, targets) -> str:
                               "", result["problem"][:160].replace("|", "/"), ""))
             continue
         if result["command"] is not None:
-            seconds = result["command"].get("seconds")
+            seconds, rss = result["command"].get("seconds"), result["command"].get("rss_mb")
             lines.append(_row(title, result["level"], "command", f"{seconds:.1f} s", "", "", "", "", "",
-                              "", "", ""))
+                              "", "" if rss is None else _n(rss), ""))
             continue
         names = list(result["targets"])
         for i, name in enumerate(names):
@@ -91,6 +91,12 @@ def render(data: dict, scenarios, targets) -> str:
     lines += ["", *_targets_section(data, known), "", *_key_cache_section(data, known, label), "",
               *_count_section(data, known), "", *_memory_section(data, label)]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _own_sizes(level: dict) -> str:
+    """Seeders of their own size (e.g. one subscription per ten contacts): ` (subscriptions: 10,000)`."""
+    own = [f"{name}: {rows:,}" for name, rows in (level.get("rows") or {}).items() if rows != level["size"]]
+    return f" ({', '.join(own)})" if own else ""
 
 
 def _mean(values: list[float]) -> float:
@@ -138,9 +144,13 @@ def _targets_section(data: dict, known: dict) -> list[str]:
     for result in data["results"]:
         scenario = known.get(result["scenario"])
         if result["command"] is not None and getattr(scenario, "max_seconds", None) is not None:
-            seconds = result["command"]["seconds"]
-            lines.append(_row(scenario.title, scenario.goal, result["level"], f"{seconds:.1f} s",
-                              "yes" if seconds < scenario.max_seconds else "**no**"))
+            command = result["command"]
+            seconds = command["seconds"]
+            # A command's own check of what it did (e.g. "10,000 subscriptions, each billed once").
+            checked = f"; {command['checked']}" if command.get("checked") else ""
+            holds = seconds < scenario.max_seconds and command.get("checked_ok", True)
+            lines.append(_row(scenario.title, scenario.goal, result["level"], f"{seconds:.1f} s{checked}",
+                              "yes" if holds else "**no**"))
     return lines
 
 

@@ -44,8 +44,10 @@ from models.migrations import migrate  # noqa: E402
 from tests.pgserver import PostgresServer  # noqa: E402
 
 MODES = {
-    "full": dict(small=1_000, large=1_000_000, duration=10, reps=3, warmup=2, profile_repeat=15),
-    "quick": dict(small=1_000, large=100_000, duration=2, reps=3, warmup=1, profile_repeat=9),
+    "full": dict(small=1_000, large=1_000_000, duration=10, reps=3, warmup=2, profile_repeat=15,
+                 subscriptions=100_000),
+    "quick": dict(small=1_000, large=100_000, duration=2, reps=3, warmup=1, profile_repeat=9,
+                  subscriptions=10_000),
     "tiny": dict(small=50, large=200, duration=1, reps=1, warmup=0, profile_repeat=3,
                  levels="small", scenarios="contact-get"),
 }
@@ -62,6 +64,7 @@ class Config:
     profile_repeat: int
     threads: int = 1
     connections: int = 16
+    subscriptions: int | None = None  # the billing run's subscriptions at every level
     levels: tuple[str, ...] = ("small", "large")
     scenarios: tuple[str, ...] = ()
     output: str | None = None
@@ -112,6 +115,8 @@ def parse_args(argv: list[str] | None) -> Config:
     mode.add_argument("--tiny", action="store_true", help="a smoke run of seconds on tiny data")
     parser.add_argument("--small", type=int, help="rows at the small level (default 1,000)")
     parser.add_argument("--large", type=int, help="rows at the large level (full 1,000,000; quick 100,000)")
+    parser.add_argument("--subscriptions", type=int,
+                        help="subscriptions the billing run bills at each level (full 100,000; quick 10,000)")
     parser.add_argument("--levels", help="comma-separated levels to run: small,large")
     parser.add_argument("--scenarios", help="comma-separated scenario names (default: all of the mode)")
     parser.add_argument("--duration", type=int, help="seconds per wrk run")
@@ -127,7 +132,7 @@ def parse_args(argv: list[str] | None) -> Config:
     args = parser.parse_args(argv)
     name = "quick" if args.quick else "tiny" if args.tiny else "full"
     values = dict(MODES[name])
-    for key in ("small", "large", "duration", "reps", "warmup", "levels", "scenarios"):
+    for key in ("small", "large", "duration", "reps", "warmup", "levels", "scenarios", "subscriptions"):
         if getattr(args, key) is not None:
             values[key] = getattr(args, key)
     levels = tuple(x for x in str(values.pop("levels", "small,large")).split(",") if x)
@@ -265,8 +270,9 @@ class Bench:
             say(f"seeding level {level}: {size:,} rows per seeder ({', '.join(sorted(wanted))})")
             start = time.monotonic()
             with db.database.connection_context():
+                fixed = {"subscriptions": self.config.subscriptions} if self.config.subscriptions else None
                 seeded = seed_level(level, size, order_seeders(sorted(wanted), SEEDERS),
-                                    progress=self.config.progress)
+                                    progress=self.config.progress, sizes=fixed)
             seeded.seconds = time.monotonic() - start
             say(f"seeded {level} in {seeded.seconds:.1f} s")
             self.levels[level] = seeded
@@ -299,6 +305,8 @@ class Bench:
 
     def start_servers(self) -> None:
         names = sorted({t for s in self.scenarios if s.kind == "http" for t in s.targets})
+        if not names:
+            return
         say(f"starting {', '.join(names)} (gunicorn, 2 uvicorn workers each)")
         for name in names:
             target = TARGETS[name]
@@ -425,7 +433,7 @@ class Bench:
         return {
             "config": asdict(self.config),
             "facts": self.facts,
-            "levels": {lv: {"size": s.size, "seed_seconds": round(s.seconds, 1)}
+            "levels": {lv: {"size": s.size, "seed_seconds": round(s.seconds, 1), "rows": s.rows}
                        for lv, s in self.levels.items()},
             "results": [
                 {

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench import billing_scenario
 from bench.invoice_data import PORTAL_EXTERNAL_ID, seed_invoices
 from bench.seed import IDS_FOR_WRK, SeedContext, Seeded, Seeder, analyze, spread_timestamps
 from models import contacts, invoices, payments, portal
@@ -72,6 +73,8 @@ def seed_contacts(ctx: SeedContext) -> dict[str, list[str]]:
 SEEDERS: dict[str, Seeder] = {
     "contacts": Seeder("contacts", seed_contacts),
     "invoices": Seeder("invoices", seed_invoices, needs=("contacts",)),
+    "subscriptions": Seeder("subscriptions", billing_scenario.seed_subscriptions, needs=("contacts",),
+                            size=billing_scenario.subscription_count),
 }
 
 
@@ -236,6 +239,10 @@ SCENARIOS: list[HttpScenario | CommandScenario] = [
         goal="cost of verifying the key in the database on every request",
         quick=False,
     ),
+    CommandScenario(
+        name="billing-run", title="billing run over 100,000 subscriptions (quick: 10,000)",
+        needs=("subscriptions",), run=billing_scenario.billing_run,
+        goal="< 60 s, each billed once", max_seconds=60),
 ]
 
 

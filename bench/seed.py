@@ -12,7 +12,7 @@ import datetime as dt
 import random
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 import peewee
@@ -149,11 +149,14 @@ class SeedContext:
 @dataclass(frozen=True)
 class Seeder:
     """Fills an administration for some scenarios. `seed` returns named id lists (e.g.
-    {"contact": [...]}) that scenarios draw `{id}`s from; `needs` run first."""
+    {"contact": [...]}) that scenarios draw `{id}`s from; `needs` run first. `size` maps
+    the level's row count to this seeder's (default: the same), e.g. one subscription
+    per ten contacts."""
 
     name: str
     seed: Callable[[SeedContext], dict[str, list[str]]]
     needs: tuple[str, ...] = ()
+    size: Callable[[int], int] | None = None
 
 
 @dataclass
@@ -173,17 +176,27 @@ class Seeded:
 KEY_SCOPES = {"api": ["read", "write"], "portal": ["portal"]}
 
 
-def seed_level(level: str, size: int, seeders: Sequence[Seeder], *, progress: bool = True) -> Seeded:
-    """A new administration with a key per KEY_SCOPES entry, filled by `seeders` in order."""
+def seed_level(level: str, size: int, seeders: Sequence[Seeder], *, progress: bool = True,
+               sizes: dict[str, int] | None = None) -> Seeded:
+    """A new administration with a key per KEY_SCOPES entry, filled by `seeders` in order.
+
+    `sizes` fixes some seeders' row counts whatever the level (e.g. 100,000 subscriptions
+    next to 1,000 and to 1,000,000 invoices)."""
     administration = tenancy.create_administration(f"Bench {level} ({size:,})")
     keys = {
         name: tenancy.create_api_key(administration.id, f"bench {name}", scopes)[1]
         for name, scopes in KEY_SCOPES.items()
     }
     context = SeedContext(administration.id, size, {}, progress=progress)
+    rows: dict[str, int] = {}   # main rows per seeder
     for seeder in seeders:
-        context.ids.update(seeder.seed(context))
-    return Seeded(level, size, administration.id, keys, context.ids)
+        if sizes and seeder.name in sizes:
+            own = replace(context, size=sizes[seeder.name])
+        else:
+            own = replace(context, size=seeder.size(size)) if seeder.size else context
+        context.ids.update(seeder.seed(own))
+        rows[seeder.name] = own.size
+    return Seeded(level, size, administration.id, keys, context.ids, rows=rows)
 
 
 def order_seeders(wanted: Iterable[str], registry: dict[str, Seeder]) -> list[Seeder]:

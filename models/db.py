@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import math
 import select
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -183,3 +185,51 @@ class TenantModel(BaseModel):
         if row is None:
             raise NotFound(f"{cls.__name__.lower()} {row_id} not found")
         return row
+
+
+# ------------------------------------------------------------------ bulk writes
+
+#: Rows per multi-row INSERT where COPY is not available.
+INSERT_CHUNK = 500
+# COPY text format: backslash, tab, newline and carriage return are escaped; \N is NULL.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_encoder(model_field: peewee.Field):
+    """value -> COPY text for one column's database values (what its db_value returns)."""
+    if isinstance(model_field, peewee.BooleanField):
+        return lambda v: "\\N" if v is None else ("t" if v else "f")
+    if isinstance(model_field, peewee.DateTimeField):
+        last: list = [None, "\\N"]    # a batch's rows share their timestamps: format each once
+
+        def encode_datetime(v) -> str:
+            if v is not last[0]:
+                last[:] = [v, "\\N" if v is None else v.isoformat(sep=" ")]
+            return last[1]
+        return encode_datetime
+    if isinstance(model_field, (peewee.CharField, peewee.TextField)):
+        return lambda v: "\\N" if v is None else v.translate(_COPY_ESCAPES)
+    return lambda v: "\\N" if v is None else str(v)   # integers, uuid hex, dates
+
+
+def write_rows(model: type[peewee.Model], fields: list[peewee.Field], rows: Sequence[Sequence[Any]]) -> None:
+    """INSERT `rows` into `model`'s table: tuples of database values (what each field's
+    db_value returns: cents as integers, uuids as hex) in `fields` order.
+
+    For batch jobs: on PostgreSQL one COPY (no SQL to build or parse per row), elsewhere
+    multi-row INSERTs. Inside the caller's transaction, like any INSERT."""
+    if not rows:
+        return
+    table = model._meta.table_name
+    columns = ", ".join(f'"{f.column_name}"' for f in fields)
+    if is_postgres():
+        encoders = [_copy_encoder(f) for f in fields]
+        text = io.StringIO("".join(
+            "\t".join([encode(v) for encode, v in zip(encoders, row, strict=True)]) + "\n" for row in rows))
+        database.cursor().copy_expert(f'COPY "{table}" ({columns}) FROM STDIN', text)
+        return
+    placeholders = "(" + ", ".join([database.param] * len(fields)) + ")"
+    for offset in range(0, len(rows), INSERT_CHUNK):
+        chunk = rows[offset:offset + INSERT_CHUNK]
+        database.execute_sql(f'INSERT INTO "{table}" ({columns}) VALUES '
+                             + ", ".join([placeholders] * len(chunk)), [v for row in chunk for v in row])

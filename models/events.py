@@ -19,13 +19,14 @@ removes older ones once the worker has fanned them out to webhook deliveries.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 import peewee
 import simplejson
 
 from models import serialize
-from models.db import TenantModel, database, is_postgres, utcnow
+from models.db import TenantModel, database, is_postgres, utcnow, write_rows
 from models.tenancy import Administration
 
 #: Every event type PayDock emits (the `events` filter of a webhook endpoint takes these).
@@ -92,27 +93,35 @@ def record_event(administration_id, event_type: str, data: dict, **extra) -> Eve
                  created_at=now, updated_at=now)
 
 
-def record_events(administration_id, events: list[tuple[str, dict]]) -> None:
+def record_events(administration_id, events: list[tuple[str, dict | simplejson.RawJSON]]) -> None:
     """Write many events of one transaction at once (a batch job such as the billing run):
-    the same rows, in the same order, as `record_event` for each `(type, data)`, with one
-    INSERT per 500 events. Keep the two in step."""
+    the same rows, in the same order, as `record_event` for each `(type, data)`, in one
+    bulk write (models.db.write_rows). `data` may come encoded already (simplejson.RawJSON).
+    Keep the two in step."""
     assert database.in_transaction(), "events are written in the transaction of their change"
     if not events:
         return
     now = utcnow()
-    base = 0 if is_postgres() else Event.select(peewee.fn.COALESCE(peewee.fn.MAX(Event.seq), 0)).scalar()
+    created = serialize.timestamp(now)
+    seqs: Iterable[int]
+    if is_postgres():
+        # The transaction's id and a block of sequence values, taken in event order: what
+        # txid_current() and nextval() give each row of record_event.
+        xact_id = database.execute_sql("SELECT txid_current()").fetchone()[0]
+        seqs = sorted(seq for (seq,) in database.execute_sql(
+            "SELECT nextval(%s) FROM generate_series(1, %s)", (SEQUENCE, len(events))))
+    else:
+        base = Event.select(peewee.fn.COALESCE(peewee.fn.MAX(Event.seq), 0)).scalar()
+        xact_id, seqs = 0, range(base + 1, base + 1 + len(events))
+    administration = Event.administration.db_value(administration_id)
     rows = []
-    for index, (event_type, data) in enumerate(events):
+    for (event_type, data), seq in zip(events, seqs, strict=True):
         event_id = uuid.uuid4()
-        body = {"id": str(event_id), "type": event_type, "created_at": serialize.timestamp(now), "data": data}
-        order: dict[str, object] = (
-            {"xact_id": peewee.fn.txid_current(), "seq": peewee.fn.nextval(SEQUENCE)} if is_postgres()
-            else {"xact_id": 0, "seq": base + index + 1})
-        rows.append({"id": event_id, "administration": administration_id, "type": event_type,
-                     "payload": simplejson.dumps(body, use_decimal=True, default=str),
-                     "created_at": now, "updated_at": now, **order})
-    for offset in range(0, len(rows), 500):
-        Event.insert_many(rows[offset:offset + 500]).execute()
+        body = {"id": str(event_id), "type": event_type, "created_at": created, "data": data}
+        payload = simplejson.dumps(body, use_decimal=True, default=str)
+        rows.append((event_id.hex, administration, event_type, payload, xact_id, seq, now, now))
+    write_rows(Event, [Event.id, Event.administration, Event.type, Event.payload, Event.xact_id, Event.seq,
+                       Event.created_at, Event.updated_at], rows)
 
 
 def _settled():

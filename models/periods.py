@@ -8,11 +8,13 @@ on 28/29 February and again on 31 March. A period ends the day before the next s
 from __future__ import annotations
 
 import calendar
+import functools
 from datetime import date, timedelta
 
 MONTHS_PER_INTERVAL = {"month": 1, "quarter": 3, "year": 12}
 
 
+@functools.lru_cache(maxsize=8192)   # the billing run asks for the same few dates again and again
 def add_months(day: date, months: int) -> date:
     """`day` moved by whole months, clamped to the end of a shorter month."""
     index = day.year * 12 + (day.month - 1) + months

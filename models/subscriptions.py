@@ -16,6 +16,7 @@ invoiced.
 from __future__ import annotations
 
 import uuid
+from datetime import date
 
 import peewee
 
@@ -90,9 +91,17 @@ class Subscription(TenantModel):
 
     def schedule(self) -> None:
         """Set next_period_start from next_index, status and end_date."""
-        start = period_start(self.start_date, self.interval, self.interval_count, self.next_index)
-        billable = self.status == "actief" and (self.end_date is None or start <= self.end_date)
-        self.next_period_start = start if billable else None
+        self.next_period_start = scheduled_start(self.start_date, self.interval, self.interval_count,
+                                                 self.next_index, self.status, self.end_date)
+
+
+def scheduled_start(start_date: date, interval: str, interval_count: int, next_index: int, status: str,
+                    end_date: date | None) -> date | None:
+    """next_period_start: the first day of period `next_index` while it is to be billed
+    (the subscription is `actief` and the period starts on or before end_date), else None."""
+    start = period_start(start_date, interval, interval_count, next_index)
+    billable = status == "actief" and (end_date is None or start <= end_date)
+    return start if billable else None
 
 
 class SubscriptionLine(DocumentLine):

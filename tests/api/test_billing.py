@@ -6,10 +6,12 @@ import os
 import subprocess
 import sys
 import threading
+import uuid
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import simplejson
 
 from models import billing, db
 from models.events import Event
@@ -17,7 +19,7 @@ from models.invoices import Invoice, business_today
 from models.numbering import NumberSeries
 from models.periods import add_months
 from models.subscriptions import Subscription, SubscriptionPeriod
-from tests.api.sales import line, make_contact, make_subscription
+from tests.api.sales import line, make_contact, make_product, make_subscription
 from tests.conftest import count_rows
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -198,6 +200,33 @@ def test_a_batchs_events_read_like_single_events_in_invoice_order(tenant):
     assert tenant.get(f"/api/events/{batch[0]['id']}").json() == batch[0]
 
 
+def test_an_invoice_created_event_carries_the_invoice_exactly_as_the_api_shows_it(tenant):
+    """The run writes its events' JSON itself: it must read as serialize.invoice, to the digit."""
+    contact_id = make_contact(tenant)
+    make_subscription(tenant, contact_id, start_date="2026-01-01", invoice_status="verzonden",
+                      reference="Zeg \"ja\" \\ tab\there", note="Regel 1\nRegel 2 – €",
+                      lines=[line("Licentie", 3, 30.25, 21), line("Boek", 1.5, 12.99, 9),
+                             {"product_id": make_product(tenant)},
+                             {"description": "Vragen? Bel ons.", "is_text_line": True}])
+    make_subscription(tenant, contact_id, start_date="2026-01-15", lines=[line("Opslag", 1, 0.01, 0)])
+    assert bill(date(2026, 2, 15), tenant).invoices == 4
+    events = tenant.get("/api/events?limit=100").json()["data"]
+    created = [e for e in events if e["type"] == "invoice.created"]
+    assert len(created) == 4
+    with db.database.connection_context():
+        payloads = {e.id: e.payload for e in Event.of(tenant.administration_id)}
+    for event in created:
+        shown = tenant.get(f"/api/invoices/{event['data']['id']}")
+        assert shown.status_code == 200, shown.text
+        # Same members, order and number text (60.50 stays 60.50) as the API's own encoding.
+        data = simplejson.loads(payloads[uuid.UUID(event["id"])], use_decimal=True)["data"]
+        assert simplejson.dumps(data, use_decimal=True) == simplejson.dumps(
+            simplejson.loads(shown.text, use_decimal=True), use_decimal=True)
+    assert sum(1 for e in created for x in e["data"]["lines"] if x["product_id"]) == 2
+    statuses = sorted((e["data"]["status"], e["data"]["overdue"]) for e in created)
+    assert statuses == [("concept", False), ("concept", False), ("verzonden", True), ("verzonden", True)]
+
+
 def test_end_date_stops_billing(tenant):
     subscription = make_subscription(tenant, start_date="2026-01-15", end_date="2026-03-15")
     assert bill(date(2026, 12, 31), tenant).invoices == 3
@@ -336,6 +365,54 @@ def test_a_crashed_run_rolls_back_its_batch_and_a_rerun_bills_the_rest_once(tena
     assert (summary.subscriptions, summary.invoices) == (3, 6)
     assert count_rows(Invoice, administration=tenant.administration_id) == 10
     assert numbers(tenant) == [f"2026-{n:04d}" for n in range(1, 11)]
+
+
+def issued_in_number_order(tenant) -> list[tuple[str, str]]:
+    with db.database.connection_context():
+        rows = Invoice.of(tenant.administration_id).where(Invoice.number.is_null(False))
+        return sorted((i.number, i.invoice_date.isoformat()) for i in rows)
+
+
+def test_two_workers_share_a_run_with_numbers_in_batch_order(tenant):
+    """On PostgreSQL the batches go to two connections; the numbers still follow the batches
+    (and so the invoice dates), gapless, and every period is billed once."""
+    contact_id = make_contact(tenant)
+    for n in range(30):
+        make_subscription(tenant, contact_id, start_date=f"2026-03-{1 + n % 28:02d}",
+                          invoice_status="verzonden" if n % 3 else "concept")
+    summary = bill(date(2026, 3, 31), tenant, batch_size=3, workers=2)
+    assert (summary.subscriptions, summary.invoices, summary.batches) == (30, 30, 10)
+    issued = issued_in_number_order(tenant)
+    assert [number for number, _ in issued] == [f"2026-{n:04d}" for n in range(1, 21)]
+    assert [day for _, day in issued] == sorted(day for _, day in issued)
+    assert count_rows(SubscriptionPeriod, administration=tenant.administration_id) == 30
+    assert bill(date(2026, 3, 31), tenant, workers=2).invoices == 0
+
+
+def test_a_failing_worker_stops_the_run_and_a_rerun_bills_the_rest_once(tenant, monkeypatch):
+    contact_id = make_contact(tenant)
+    for n in range(12):
+        make_subscription(tenant, contact_id, start_date=f"2026-03-{1 + n:02d}", invoice_status="verzonden")
+    real_write = billing._write
+    calls = []
+
+    def fail_on_third_batch(invoices, summary):
+        calls.append(len(invoices))
+        if len(calls) == 3:
+            raise RuntimeError("disk full")
+        real_write(invoices, summary)
+
+    monkeypatch.setattr(billing, "_write", fail_on_third_batch)
+    with pytest.raises(RuntimeError, match="disk full"):
+        bill(date(2026, 3, 31), tenant, batch_size=2, workers=2)
+    # The two batches before the failing one; the other worker's next batch stopped too.
+    assert count_rows(Invoice, administration=tenant.administration_id) == 4
+    assert issued_in_number_order(tenant) == [(f"2026-{n:04d}", f"2026-03-{n:02d}") for n in range(1, 5)]
+
+    monkeypatch.setattr(billing, "_write", real_write)
+    assert bill(date(2026, 3, 31), tenant, batch_size=2, workers=2).invoices == 8
+    assert issued_in_number_order(tenant) == [(f"2026-{n:04d}", f"2026-03-{n:02d}") for n in range(1, 13)]
+    assert count_rows(SubscriptionPeriod, administration=tenant.administration_id) == 12
 
 
 def test_progress_is_reported_per_batch(tenant):

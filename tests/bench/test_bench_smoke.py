@@ -23,7 +23,8 @@ def test_tiny_bench_run_measures_paydock_and_the_baseline(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
 
     data = json.loads(raw.read_text())
-    assert data["levels"] == {"small": {"size": 50, "seed_seconds": data["levels"]["small"]["seed_seconds"]}}
+    assert data["levels"] == {"small": {"size": 50, "seed_seconds": data["levels"]["small"]["seed_seconds"],
+                                        "rows": {"contacts": 50}}}
     [run] = data["results"]
     assert (run["scenario"], run["level"], run["problem"]) == ("contact-get", "small", None)
     assert set(run["targets"]) == {"paydock", "baseline"}
