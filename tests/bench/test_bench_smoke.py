@@ -39,3 +39,27 @@ def test_tiny_bench_run_measures_paydock_and_the_baseline(tmp_path):
     text = report.read_text()
     assert "| GET /contacts/{id} | small | PayDock |" in text
     assert "## Worker memory" in text
+
+
+@pytest.mark.postgres
+def test_every_quick_scenario_answers_alike_on_paydock_and_the_baseline(tmp_path):
+    """Each scenario the targets are held to, on tiny data: both apps answer every request
+    with the expected status (a baseline route out of step with PayDock fails here), and
+    the billing run bills each subscription once."""
+    raw = tmp_path / "results.json"
+    names = ["invoice-get", "invoice-list", "portal", "invoice-create", "payment-create", "billing-run"]
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--tiny", "--no-progress",
+         "--scenarios", ",".join(names), "--subscriptions", "40",
+         "--output", str(tmp_path / "RESULTS.md"), "--json", str(raw)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = {run["scenario"]: run for run in json.loads(raw.read_text())["results"]}
+    assert sorted(runs) == sorted(names)
+    for name in names[:-1]:
+        assert runs[name]["problem"] is None, runs[name]
+        for figures in runs[name]["targets"].values():
+            assert figures["requests"] > 0 and figures["errors"] == 0, (name, figures)
+    billing = runs["billing-run"]["command"]
+    assert (billing["subscriptions"], billing["billed"], billing["billed_once"]) == (40, 40, True)
