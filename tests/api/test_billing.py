@@ -341,20 +341,26 @@ def test_a_run_that_lost_the_race_makes_nothing_and_takes_no_number(tenant):
     assert count_rows(Invoice, administration=tenant.administration_id) == 3
 
 
+def fail_batch_write(monkeypatch, batch: int, error: str):
+    """Make the run's `batch`-th batch write raise RuntimeError(error); returns the real writer."""
+    real_write = billing._write
+    calls = []
+
+    def write(invoices, summary):
+        calls.append(len(invoices))
+        if len(calls) == batch:
+            raise RuntimeError(error)
+        real_write(invoices, summary)
+
+    monkeypatch.setattr(billing, "_write", write)
+    return real_write
+
+
 def test_a_crashed_run_rolls_back_its_batch_and_a_rerun_bills_the_rest_once(tenant, monkeypatch):
     contact_id = make_contact(tenant)
     for _ in range(5):
         make_subscription(tenant, contact_id, start_date="2026-01-01", invoice_status="verzonden")
-    real_write = billing._write
-    calls = []
-
-    def crash_on_second_batch(invoices, summary):
-        calls.append(len(invoices))
-        if len(calls) == 2:
-            raise RuntimeError("power cut")
-        real_write(invoices, summary)
-
-    monkeypatch.setattr(billing, "_write", crash_on_second_batch)
+    real_write = fail_batch_write(monkeypatch, 2, "power cut")
     with pytest.raises(RuntimeError):
         bill(date(2026, 2, 1), tenant, batch_size=2)
     assert count_rows(Invoice, administration=tenant.administration_id) == 4      # first batch only
@@ -393,16 +399,7 @@ def test_a_failing_worker_stops_the_run_and_a_rerun_bills_the_rest_once(tenant, 
     contact_id = make_contact(tenant)
     for n in range(12):
         make_subscription(tenant, contact_id, start_date=f"2026-03-{1 + n:02d}", invoice_status="verzonden")
-    real_write = billing._write
-    calls = []
-
-    def fail_on_third_batch(invoices, summary):
-        calls.append(len(invoices))
-        if len(calls) == 3:
-            raise RuntimeError("disk full")
-        real_write(invoices, summary)
-
-    monkeypatch.setattr(billing, "_write", fail_on_third_batch)
+    real_write = fail_batch_write(monkeypatch, 3, "disk full")
     with pytest.raises(RuntimeError, match="disk full"):
         bill(date(2026, 3, 31), tenant, batch_size=2, workers=2)
     # The two batches before the failing one; the other worker's next batch stopped too.

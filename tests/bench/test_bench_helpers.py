@@ -11,10 +11,10 @@ import pytest
 
 from bench.scenarios import timed_paydock
 from bench.seed import Seeded, Seeder, copy_rows, copy_text, order_seeders
-from models import db, tenancy
+from models import tenancy
 from models.contacts import Contact
-from models.migrations import migrate
 from models.products import Product
+from tests.bench.owndb import own_database
 
 
 def test_copy_text_escapes_what_copy_text_format_needs():
@@ -38,13 +38,8 @@ def test_seeders_run_after_what_they_need():
 @pytest.fixture(scope="module")
 def copy_database(pg_server):
     """A database of its own for this module (the models are bound back afterwards)."""
-    previous = db.database.obj
-    database = db.open_database(pg_server.create_database("bench_copy"), timeout=30)
-    db.bind(database)
-    with database.connection_context():
-        migrate()
-    yield database
-    db.bind(previous)
+    with own_database(pg_server, "bench_copy") as (_, database):
+        yield database
 
 
 @pytest.mark.postgres

@@ -11,22 +11,16 @@ from bench.billing_scenario import BILLING_DAY, billing_check, billing_run, subs
 from bench.scenarios import SCENARIOS, SEEDERS
 from bench.seed import order_seeders, seed_level
 from models import billing, db
-from models.migrations import migrate
 from models.periods import periods_due
 from models.subscriptions import Subscription, SubscriptionLine
+from tests.bench.owndb import own_database
 
 
 @pytest.fixture(scope="module")
 def billing_database(pg_server):
     """A database of its own for this module (the models are bound back afterwards); its URL."""
-    previous = db.database.obj
-    url = pg_server.create_database("bench_billing")
-    database = db.open_database(url, timeout=30)
-    db.bind(database)
-    with database.connection_context():
-        migrate()
-    yield url
-    db.bind(previous)
+    with own_database(pg_server, "bench_billing") as (url, _):
+        yield url
 
 
 @pytest.mark.postgres
