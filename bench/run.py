@@ -1,7 +1,7 @@
 """Run PayDock's benchmarks and write bench/RESULTS.md.
 
     python bench/run.py            # full: 1,000 and 1,000,000 rows, 10 s runs (make bench)
-    python bench/run.py --quick    # 1,000 and 100,000 rows, 2 s runs, under 3 minutes (make bench-quick)
+    python bench/run.py --quick    # 1,000 and 100,000 rows, 3 s runs, under 3 minutes (make bench-quick)
     python bench/run.py --tiny     # seconds: a smoke run of one scenario on tiny data
 
 It starts a throw-away PostgreSQL, migrates and seeds it, serves PayDock and the
@@ -46,7 +46,7 @@ from tests.pgserver import PostgresServer  # noqa: E402
 MODES = {
     "full": dict(small=1_000, large=1_000_000, duration=10, reps=3, warmup=2, profile_repeat=15,
                  subscriptions=100_000),
-    "quick": dict(small=1_000, large=100_000, duration=2, reps=3, warmup=1, profile_repeat=9,
+    "quick": dict(small=1_000, large=100_000, duration=3, reps=2, warmup=1, profile_repeat=9,
                   subscriptions=10_000),
     "tiny": dict(small=50, large=200, duration=1, reps=1, warmup=0, profile_repeat=3,
                  levels="small", scenarios="contact-get"),
