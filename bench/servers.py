@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from tests.server import free_port
+from tests.server import free_port, server_env
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = Path(__file__).with_name("gunicorn.conf.py")
@@ -29,18 +28,8 @@ class BenchServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_dir / f"{name}.log"
-        self.env = {
-            **os.environ,
-            "PAYDOCK_DATABASE_URL": database_url,
-            "PAYDOCK_HOST": "127.0.0.1",
-            "PAYDOCK_PORT": str(self.port),
-            "PAYDOCK_WORKERS": str(workers),
-            "PAYDOCK_LOG_LEVEL": "WARNING",
-            # The token bucket still runs on every request, but never empties under wrk.
-            "PAYDOCK_RATE_LIMIT_PER_SECOND": "1000000",
-            "PAYDOCK_RATE_LIMIT_BURST": "1000000",
-            **(env or {}),
-        }
+        # The token bucket still runs on every request, but never empties under wrk.
+        self.env = server_env(database_url, self.port, workers, rate_limit=1_000_000, **(env or {}))
         self.process: subprocess.Popen | None = None
 
     def start(self) -> BenchServer:

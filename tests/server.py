@@ -22,24 +22,29 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def server_env(database_url: str, port: int, workers: int, *, rate_limit: int, **env: str) -> dict:
+    """The environment of a PayDock server on 127.0.0.1:`port` (quiet log, generous rate limit)."""
+    return {
+        **os.environ,
+        "PAYDOCK_DATABASE_URL": database_url,
+        "PAYDOCK_HOST": "127.0.0.1",
+        "PAYDOCK_PORT": str(port),
+        "PAYDOCK_WORKERS": str(workers),
+        "PAYDOCK_LOG_LEVEL": "WARNING",
+        "PAYDOCK_RATE_LIMIT_PER_SECOND": str(rate_limit),
+        "PAYDOCK_RATE_LIMIT_BURST": str(rate_limit),
+        **env,
+    }
+
+
 class GunicornServer:
     """`paydock serve` on 127.0.0.1:<free port>; stops itself on exit."""
 
     def __init__(self, database_url: str, workers: int = 2, **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {
-            **os.environ,
-            "PAYDOCK_DATABASE_URL": database_url,
-            "PAYDOCK_HOST": "127.0.0.1",
-            "PAYDOCK_PORT": str(self.port),
-            "PAYDOCK_WORKERS": str(workers),
-            "PAYDOCK_LOG_LEVEL": "WARNING",
-            # Rate limiting is on by default; tests that measure it pass their own limits.
-            "PAYDOCK_RATE_LIMIT_PER_SECOND": "10000",
-            "PAYDOCK_RATE_LIMIT_BURST": "10000",
-            **env,
-        }
+        # Rate limiting is on by default; tests that measure it pass their own limits.
+        self.env = server_env(database_url, self.port, workers, rate_limit=10_000, **env)
         self.process: subprocess.Popen | None = None
         # The server's log goes to a file, not a pipe: a pipe nobody reads fills up and
         # blocks the server once it has logged 64 KiB.
