@@ -128,10 +128,10 @@ def _wrap(function, scope: str, public: bool, settings: Settings, is_post: bool,
     @functools.wraps(function)
     def handler(*args, **kwargs):
         if not uses_database:
-            return _respond(_as_json(function(*args, **kwargs)))
+            return _respond(function(*args, **kwargs))
         with db.database.connection_context():
             if public:
-                return _respond(_as_json(function(*args, **kwargs)))
+                return _respond(function(*args, **kwargs))
             caller: Caller = request_context["token_info"]["caller"]
             if settings.rate_limited:
                 _take_rate_limit_token(caller, settings)
@@ -141,7 +141,7 @@ def _wrap(function, scope: str, public: bool, settings: Settings, is_post: bool,
                 kwargs["caller"] = caller
             key = _idempotency_key() if is_post else None
             if key is None:
-                return _respond(_as_json(function(*args, **kwargs)))
+                return _respond(function(*args, **kwargs))
             return _respond(_run_idempotently(function, args, kwargs, caller, key, secret_fields))
 
     # Connexion passes arguments by the wrapped function's signature; `caller` is ours.
@@ -229,9 +229,9 @@ def _as_json(result):
 
 
 def _respond(result) -> Response:
-    """The finished response, built in the handler's thread: the body is JSON-encoded here
-    (as Connexion's jsonifier would) so the event loop only sends it."""
-    body, status, headers = result
+    """A handler's result as the finished response, built in the handler's thread: the body
+    is JSON-encoded here (as Connexion's jsonifier would) so the event loop only sends it."""
+    body, status, headers = _as_json(result)
     if body is None or status == 204:
         content = b""
     elif isinstance(body, bytes | str):
@@ -283,9 +283,11 @@ BodySchemaValidator = validators.extend(
 )
 BODY_VALIDATORS = SchemaValidators(
     lambda schema: BodySchemaValidator(schema, format_checker=Draft4Validator.FORMAT_CHECKER))
+ResponseSchemaValidator = validators.extend(
+    Draft4ResponseValidator, {"multipleOf": _exact_multiple_of}
+)
 RESPONSE_VALIDATORS = SchemaValidators(
-    lambda schema: validators.extend(Draft4ResponseValidator, {"multipleOf": _exact_multiple_of})(
-        schema, format_checker=Draft4Validator.FORMAT_CHECKER))
+    lambda schema: ResponseSchemaValidator(schema, format_checker=Draft4Validator.FORMAT_CHECKER))
 PARAMETER_VALIDATORS = SchemaValidators(
     lambda param: Draft4Validator(copy.deepcopy(param.get("schema", param)),
                                   format_checker=Draft4Validator.FORMAT_CHECKER))
@@ -420,8 +422,8 @@ class QueryValidator(ParameterValidator):
     Connexion's own check deep-copies the parameter and builds a new jsonschema validator
     for every parameter of every request; here each parameter keeps one."""
 
-    @classmethod
-    def validate_parameter(cls, parameter_type, value, param, param_name=None):
+    @staticmethod
+    def validate_parameter(parameter_type, value, param, param_name=None):
         if is_nullable(param) and is_null(value):
             return None
         if value is None:
