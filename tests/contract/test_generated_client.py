@@ -11,6 +11,7 @@ import importlib
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from decimal import Decimal
 
 import pytest
@@ -69,6 +70,20 @@ def test_operation_ids_and_schemas_give_readable_names(generated):
         assert hasattr(models, name), name
 
 
+@contextmanager
+def serving_client(package, tmp_path, scopes: list[str]):
+    """The generated client, keyed for a new administration, against PayDock under gunicorn."""
+    url = "sqlite:///" + str(tmp_path / "client.db")
+    database = bind_test_database(url)
+    with database.connection_context():
+        administration = tenancy.create_administration("Client BV")
+        _, key = tenancy.create_api_key(administration.id, "client", scopes)
+    with GunicornServer(url, workers=1) as server, package.AuthenticatedClient(
+            base_url=server.url + "/api", token=key, prefix="", auth_header_name="X-API-Key",
+            raise_on_unexpected_status=True) as client:
+        yield client
+
+
 def test_seed_scenario_through_the_generated_client(generated, tmp_path):
     package, _ = generated
     load = importlib.import_module
@@ -82,15 +97,7 @@ def test_seed_scenario_through_the_generated_client(generated, tmp_path):
     check_health = load(f"{PACKAGE}.api.system.check_health")
     models = load(f"{PACKAGE}.models")
 
-    url = "sqlite:///" + str(tmp_path / "client.db")
-    database = bind_test_database(url)
-    with database.connection_context():
-        administration = tenancy.create_administration("Client BV")
-        _, key = tenancy.create_api_key(administration.id, "client", ["read", "write", "admin"])
-
-    with GunicornServer(url, workers=1) as server, package.AuthenticatedClient(
-            base_url=server.url + "/api", token=key, prefix="", auth_header_name="X-API-Key",
-            raise_on_unexpected_status=True) as client:
+    with serving_client(package, tmp_path, ["read", "write", "admin"]) as client:
         assert check_health.sync(client=client).status == "ok"
 
         seller = update_administration.sync(client=client, body=models.AdministrationUpdate(
@@ -154,15 +161,7 @@ def test_seed_invoice_and_payment_through_the_generated_client(generated, tmp_pa
     create_payment = load(f"{PACKAGE}.api.payments.create_payment")
     get_client_portal = load(f"{PACKAGE}.api.client_portal.get_client_portal")
 
-    url = "sqlite:///" + str(tmp_path / "client.db")
-    database = bind_test_database(url)
-    with database.connection_context():
-        administration = tenancy.create_administration("Client BV")
-        _, key = tenancy.create_api_key(administration.id, "client", ["read", "write"])
-
-    with GunicornServer(url, workers=1) as server, package.AuthenticatedClient(
-            base_url=server.url + "/api", token=key, prefix="", auth_header_name="X-API-Key",
-            raise_on_unexpected_status=True) as client:
+    with serving_client(package, tmp_path, ["read", "write"]) as client:
         contact = create_contact.sync(client=client, body=models.ContactInput(
             name="Acme BV", email="info@acme.nl", external_id="CRM-12345"))
         product = create_product.sync(client=client, body=models.ProductInput(
