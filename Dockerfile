@@ -15,8 +15,8 @@ WORKDIR /app
 
 # Dependencies first (a layer that changes only when pyproject.toml does).
 COPY pyproject.toml README.md ./
-RUN mkdir -p handlers models/documents models/migrations webhooks \
-    && touch app.py cli.py observability.py settings.py handlers/__init__.py models/__init__.py \
+RUN mkdir -p paydock handlers models/documents models/migrations webhooks \
+    && touch paydock/__init__.py handlers/__init__.py models/__init__.py \
              models/documents/__init__.py models/migrations/__init__.py webhooks/__init__.py \
     && pip install . \
     && pip uninstall -y paydock

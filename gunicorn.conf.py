@@ -5,8 +5,8 @@ import os
 import shutil
 import tempfile
 
-from jsonlog import logging_config
-from settings import Settings
+from paydock.logging import logging_config
+from paydock.settings import Settings
 
 _settings = Settings.from_env()
 
@@ -18,7 +18,7 @@ worker_class = "uvicorn_worker.UvicornWorker"
 graceful_timeout = 20
 timeout = 60
 keepalive = 5
-# PayDock writes its own access log: one JSON line per request (logger paydock.access, jsonlog.py).
+# PayDock writes its own access log: one JSON line per request (logger paydock.access, paydock/logging.py).
 accesslog = None
 loglevel = _settings.log_level.lower()
 logconfig_dict = logging_config(_settings.log_level, json_logs=_settings.log_json)

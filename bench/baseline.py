@@ -24,7 +24,7 @@ from starlette.routing import Route
 from models import contacts, db, invoices, payments, portal, ratelimit, serialize
 from models.errors import DomainError
 from models.tenancy import KEY_CACHE, Caller, cached_caller, verify_api_key
-from settings import Settings
+from paydock.settings import Settings
 
 
 def _json(body, status: int = 200) -> Response:

@@ -135,16 +135,16 @@ def seed_subscriptions(ctx: SeedContext) -> dict[str, list[str]]:
 
 # ------------------------------------------------------------------ the scenario
 
-CLI = Path(__file__).resolve().parent.parent / "cli.py"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _run_measured(argv: list[str], env: dict, timeout: float) -> tuple[float, int, float, str, str]:
-    """Run `python cli.py ARGV`: (seconds, exit status, peak RSS in MB, stdout, stderr).
+    """Run `python -m paydock.cli ARGV`: (seconds, exit status, peak RSS in MB, stdout, stderr).
 
     The peak resident set is the kernel's own figure for that process (wait4's rusage)."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.monotonic()
-        process = subprocess.Popen([sys.executable, str(CLI), *argv], cwd=CLI.parent, env=env,
+        process = subprocess.Popen([sys.executable, "-m", "paydock.cli", *argv], cwd=ROOT, env=env,
                                    stdout=out, stderr=err, text=True)
         timer = threading.Timer(timeout, process.kill)
         timer.start()

@@ -129,12 +129,12 @@ def timed_paydock(*args: str, timeout: float = 3600) -> Callable[[Seeded, dict],
 
     `{administration}` in an argument becomes the level's administration id, e.g.
     `timed_paydock("billing", "run", "--administration", "{administration}")`."""
-    cli = Path(__file__).resolve().parent.parent / "cli.py"
+    root = Path(__file__).resolve().parent.parent
 
     def run(seeded: Seeded, env: dict) -> dict:
         argv = [a.replace("{administration}", str(seeded.administration_id)) for a in args]
         start = time.monotonic()
-        result = subprocess.run([sys.executable, str(cli), *argv], cwd=cli.parent, env=env,
+        result = subprocess.run([sys.executable, "-m", "paydock.cli", *argv], cwd=root, env=env,
                                 capture_output=True, text=True, timeout=timeout)
         seconds = time.monotonic() - start
         if result.returncode != 0:
@@ -257,8 +257,8 @@ class Target:
 
 
 TARGETS: dict[str, Target] = {
-    "paydock": Target("paydock", "PayDock", "app:create_app()"),
+    "paydock": Target("paydock", "PayDock", "paydock:create_app()"),
     "baseline": Target("baseline", "baseline", "bench.baseline:create_app()"),
-    "paydock-nocache": Target("paydock-nocache", "PayDock, key cache 0 s", "app:create_app()",
+    "paydock-nocache": Target("paydock-nocache", "PayDock, key cache 0 s", "paydock:create_app()",
                               {"PAYDOCK_API_KEY_CACHE_SECONDS": "0"}),
 }

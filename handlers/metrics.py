@@ -1,4 +1,4 @@
-import observability
+from paydock import observability
 
 
 def get_metrics():

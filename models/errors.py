@@ -1,4 +1,4 @@
-"""Domain exceptions; app.py turns each into an RFC 9457 problem response."""
+"""Domain exceptions; paydock/problems.py turns each into an RFC 9457 problem response."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 
 from models import db, tenancy
 from models.migrations import migrate
-from settings import Settings
+from paydock.settings import Settings
 from tests.pgserver import PostgresServer
 
 
@@ -65,7 +65,7 @@ def settings(database_url) -> Settings:
 
 @pytest.fixture(scope="session")
 def app(settings):
-    from app import create_app
+    from paydock import create_app
 
     application = create_app(settings)
     bind_test_database(settings.database_url)

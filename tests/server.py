@@ -57,7 +57,7 @@ class GunicornServer:
     def __enter__(self) -> GunicornServer:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
-             "--access-logfile", "/dev/null", "app:create_app()"],
+             "--access-logfile", "/dev/null", "paydock:create_app()"],
             cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=self.log,
         )
         deadline = time.monotonic() + 60

@@ -436,12 +436,12 @@ def test_paydock_bill_command(tenant, settings):
     subscription = make_subscription(tenant, start_date="2026-01-01")
     env = {**os.environ, "PAYDOCK_DATABASE_URL": settings.database_url}
     result = subprocess.run(
-        [sys.executable, str(ROOT / "cli.py"), "bill", "--date", "2026-02-15",
+        [sys.executable, "-m", "paydock.cli", "bill", "--date", "2026-02-15",
          "--administration", str(tenant.administration_id)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "2 invoice(s) for 1 subscription(s)" in result.stdout
     assert [d for d, _ in billed(tenant, subscription)] == ["2026-01-01", "2026-02-01"]
-    bad = subprocess.run([sys.executable, str(ROOT / "cli.py"), "bill", "--date", "15-02-2026"],
+    bad = subprocess.run([sys.executable, "-m", "paydock.cli", "bill", "--date", "15-02-2026"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "YYYY-MM-DD" in bad.stderr

@@ -55,7 +55,7 @@ def test_metrics_count_each_operation_and_status_with_latency_buckets(tenant, cl
 
 
 def test_webhook_hooks_show_up_in_metrics(client):
-    import observability
+    from paydock import observability
 
     before = scrape(client.get)
     observability.set_webhook_queue_depth(7)
@@ -145,8 +145,8 @@ def test_log_lines_are_json_objects_with_the_request_id():
     import json
     import logging
 
-    import jsonlog
     from models.audit import REQUEST_ID
+    from paydock import logging as jsonlog
 
     jsonlog.configure_logging("INFO", json_logs=True)
     jsonlog.configure_logging("INFO", json_logs=True)  # replaces its own handler, adds none
@@ -168,7 +168,7 @@ def test_log_lines_are_json_objects_with_the_request_id():
 def test_plain_text_logs_when_json_is_off():
     import logging
 
-    import jsonlog
+    from paydock import logging as jsonlog
 
     jsonlog.configure_logging("INFO", json_logs=False)
     try:

@@ -13,9 +13,9 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import negative_data_rejection
 
-from app import create_app
 from models import tenancy
-from settings import Settings
+from paydock import create_app
+from paydock.settings import Settings
 from tests.conftest import GENEROUS_RATE_LIMIT, bind_test_database
 from tests.contract import schemathesis_hooks  # noqa: F401  (registers the hooks in-process too)
 from tests.server import ROOT, GunicornServer

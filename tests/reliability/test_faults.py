@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 
 from models import db
 from models.contacts import Contact
-from settings import Settings
+from paydock.settings import Settings
 from tests.conftest import bind_test_database, count_rows
 from tests.pgserver import PostgresServer
 from tests.reliability.conftest import GENEROUS_LIMITS, new_tenant_key
@@ -122,7 +122,7 @@ def test_postgres_stopping_mid_run_gives_503s_and_the_same_server_recovers(own_p
 def test_a_statement_blocked_beyond_the_timeout_is_cancelled_with_503(own_postgres):
     _, url = own_postgres
     _, key = new_tenant_key(url)
-    from app import create_app
+    from paydock import create_app
 
     previous = db.database.obj
     application = create_app(Settings.from_env({}, database_url=url, database_timeout=DB_TIMEOUT))
@@ -156,7 +156,7 @@ def _bounded(call, seconds: float = DB_TIMEOUT + SLACK):
 def test_an_unresponsive_database_gives_503_within_the_timeout():
     """A PostgreSQL address that accepts TCP connections but never answers (a hung server):
     the connect timeout bounds every request, including the API-key check."""
-    from app import create_app
+    from paydock import create_app
 
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))

@@ -165,8 +165,8 @@ def test_the_body_limit_counts_streamed_bytes():
     """A body with no (or a lying) Content-Length is counted as it arrives and refused past the limit."""
     import asyncio
 
-    from middleware import RouteAndLimits
     from models.errors import PayloadTooLarge
+    from paydock.middleware import RouteAndLimits
 
     async def app(scope, receive, send):
         while (await receive()).get("more_body"):

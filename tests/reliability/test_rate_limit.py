@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 from models import db, ratelimit
 from models.contacts import Contact
 from models.idempotency import IdempotencyKey
-from settings import Settings
+from paydock.settings import Settings
 from tests.conftest import bind_test_database, count_rows
 from tests.reliability.conftest import new_tenant_key
 from tests.server import GunicornServer
@@ -22,7 +22,7 @@ HEADERS = ("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset")
 @pytest.fixture
 def limited(database_url):
     """A client for an app with a 5-request bucket that practically never refills."""
-    from app import create_app
+    from paydock import create_app
 
     settings = Settings.from_env({}, database_url=database_url, validate_responses=True,
                                  rate_limit_per_second=0.001, rate_limit_burst=5)
@@ -81,7 +81,7 @@ def test_an_empty_bucket_gives_429_with_retry_after(limited, database_url):
 
 
 def test_no_headers_when_rate_limiting_is_off(database_url):
-    from app import create_app
+    from paydock import create_app
 
     application = create_app(Settings.from_env({}, database_url=database_url, rate_limit_per_second=0))
     try:

@@ -18,9 +18,9 @@ import httpx
 import pytest
 import yaml
 
-from app import SPEC
 from models import db, tenancy
 from models.audit import AuditEntry
+from paydock import SPEC
 from tests.conftest import count_rows
 from tests.reliability.conftest import GENEROUS_LIMITS, new_tenant_key
 from tests.server import GunicornServer

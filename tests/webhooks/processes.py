@@ -31,7 +31,7 @@ class WorkerProcess:
         # A file, not a pipe: a full pipe would block the worker's logging.
         self._stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed in _collect)
         self.process = subprocess.Popen(
-            [sys.executable, "-c", "import sys, cli; sys.exit(cli.main(['worker']))"],
+            [sys.executable, "-c", "import sys; from paydock import cli; sys.exit(cli.main(['worker']))"],
             cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=self._stderr, text=True,
         )
         return self

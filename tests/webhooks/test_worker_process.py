@@ -61,7 +61,7 @@ def test_worker_once_sends_what_is_due_and_exits(tenant, settings):
         tenant.post("/api/contacts", {"name": "Once BV"})
         env = WorkerProcess(settings.database_url).env
         done = subprocess.run(
-            [sys.executable, "-c", "import sys, cli; sys.exit(cli.main(['worker', '--once']))"],
+            [sys.executable, "-m", "paydock.cli", "worker", "--once"],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
         )
     assert done.returncode == 0, done.stderr

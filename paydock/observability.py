@@ -5,8 +5,8 @@ figures to files in `PROMETHEUS_MULTIPROC_DIR` (set by gunicorn.conf.py) and `/m
 combines them, so a scrape of any worker sees the whole node. Other modules report
 through the hooks below (`set_webhook_queue_depth`, `record_webhook_delivery`); a
 process outside gunicorn (the webhook worker) serves its own figures with
-`serve_metrics(port)`. Requests are counted by the request envelope (middleware.py), which
-also gives them their ids and writes the access log (jsonlog.py).
+`serve_metrics(port)`. Requests are counted by the request envelope (paydock/middleware.py),
+which also gives them their ids and writes the access log (paydock/logging.py).
 """
 
 from __future__ import annotations

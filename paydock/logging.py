@@ -73,7 +73,7 @@ def configure_logging(level: str = "INFO", json_logs: bool = True) -> None:
 def logging_config(level: str = "INFO", json_logs: bool = True) -> dict:
     """gunicorn's `logconfig_dict`: its own, uvicorn's and the master's lines in the same
     format (each worker's app then puts an equal root handler in place of this one)."""
-    handler = {"class": "jsonlog.Handler", "formatter": "paydock", "stream": "ext://sys.stderr"}
+    handler = {"class": "paydock.logging.Handler", "formatter": "paydock", "stream": "ext://sys.stderr"}
     formatter = {"()": JsonFormatter} if json_logs else {"format": PLAIN_FORMAT}
     return {
         "version": 1,

@@ -20,9 +20,9 @@ from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
-import observability
 from models.audit import REQUEST_ID
 from models.errors import DomainError, PayloadTooLarge
+from paydock import observability
 
 access_log = logging.getLogger("paydock.access")
 
@@ -237,3 +237,16 @@ class RouteAndLimits:
             return message
 
         await self.app(scope, receive if limit <= 0 else limited_receive, send)
+class RootAliases:
+    """Serves /docs and /openapi.json as aliases of /api/docs and /api/openapi.json."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            path = scope["path"]
+            if path == "/openapi.json" or path == "/docs" or path.startswith("/docs/"):
+                scope = dict(scope, path="/api" + path, raw_path=("/api" + path).encode())
+        await self.app(scope, receive, send)
+

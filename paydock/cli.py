@@ -6,7 +6,10 @@ import argparse
 import os
 import sys
 
-from settings import Settings
+from paydock.settings import Settings
+
+#: The production server's configuration, at the project root beside openapi.yaml.
+GUNICORN_CONF = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "gunicorn.conf.py")
 
 
 def _connect(settings: Settings):
@@ -112,8 +115,7 @@ def _day(value: str):
 def cmd_serve(settings: Settings, args) -> int:
     os.execvp(
         sys.executable,
-        [sys.executable, "-m", "gunicorn", "-c", os.path.join(os.path.dirname(__file__) or ".",
-                                                              "gunicorn.conf.py"), "app:create_app()"],
+        [sys.executable, "-m", "gunicorn", "-c", GUNICORN_CONF, "paydock:create_app()"],
     )
     return 0
 
@@ -122,11 +124,11 @@ def cmd_worker(settings: Settings, args) -> int:
     import logging
     import signal
 
-    import jsonlog
     from models.webhooks import configure
+    from paydock import logging as paydock_logging
     from webhooks.worker import DeliveryWorker
 
-    jsonlog.configure_logging(settings.log_level, json_logs=settings.log_json)
+    paydock_logging.configure_logging(settings.log_level, json_logs=settings.log_json)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is too much
     _connect(settings).close()
     configure(settings)

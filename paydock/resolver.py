@@ -1,0 +1,121 @@
+"""Binds each operationId to its function in `handlers/` and wraps it with the operation's policy.
+
+The policy of an operation is read once from the spec's own fields (`security`,
+`x-required-scope`, `x-secret-fields`, `x-uses-database`) into an `OperationPolicy`; the
+wrapper then runs the handler inside its own thread's database connection, after the rate
+limit and scope checks, honours Idempotency-Key on POST, and answers JSON."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from dataclasses import dataclass
+
+import connexion.decorators.parameter
+import connexion.security
+from connexion.context import context as request_context
+from connexion.resolver import RelativeResolver, Resolution
+
+from models import db
+from models.errors import Forbidden
+from models.tenancy import Caller
+from paydock.auth import take_rate_limit_token
+from paydock.idempotency import idempotency_key, run_idempotently
+from paydock.problems import HTTP_METHODS
+from paydock.responses import respond
+from paydock.settings import Settings
+
+# Connexion reads the handler's and the key function's signatures on every request (its
+# parameter decorator and its security wrapper); the answers never change, so each is
+# worked out once per function.
+for _module in (connexion.security, connexion.decorators.parameter):
+    if not hasattr(_module.inspect_function_arguments, "cache_info"):
+        _module.inspect_function_arguments = functools.cache(_module.inspect_function_arguments)
+
+
+@dataclass(frozen=True)
+class OperationPolicy:
+    """What the spec says about one operation, beyond its parameters and body."""
+
+    scope: str
+    public: bool
+    is_post: bool
+    secret_fields: tuple[str, ...] = ()
+    #: Liveness and metrics must answer while the database is down (public operations only:
+    #: a keyed one needs the database for its key and its rate limit).
+    uses_database: bool = True
+
+    @classmethod
+    def from_spec(cls, method: str, operation: dict) -> OperationPolicy:
+        method = method.lower()
+        public = operation.get("security") == []
+        return cls(
+            scope=operation.get("x-required-scope") or ("read" if method in {"get", "head"} else "write"),
+            public=public,
+            is_post=method == "post",
+            secret_fields=tuple(operation.get("x-secret-fields", ())),
+            uses_database=operation.get("x-uses-database", True) or not public,
+        )
+
+
+def operation_policies(spec: dict) -> dict[tuple[str, str], OperationPolicy]:
+    """(path template, method) -> its policy, for every operation of the spec."""
+    return {
+        (template, method): OperationPolicy.from_spec(method, operation)
+        for template, item in spec["paths"].items()
+        for method, operation in item.items()
+        if method in HTTP_METHODS
+    }
+
+
+def operation_routes(spec: dict, base: str = "/api") -> dict[str, str]:
+    """operationId -> path template, for the access log."""
+    return {
+        operation["operationId"]: base + template
+        for template, item in spec["paths"].items()
+        for method, operation in item.items()
+        if method in HTTP_METHODS and "operationId" in operation
+    }
+
+
+class PayDockResolver(RelativeResolver):
+    """Resolves operationIds in `handlers/` and wraps each handler with its policy."""
+
+    def __init__(self, default_module_name: str, spec: dict, settings: Settings):
+        super().__init__(default_module_name)
+        self.policies = operation_policies(spec)
+        self.settings = settings
+
+    def resolve(self, operation):
+        resolution = super().resolve(operation)
+        policy = self.policies[(operation.path, operation.method.lower())]
+        return Resolution(wrap(resolution.function, policy, self.settings), resolution.operation_id)
+
+
+def wrap(function, policy: OperationPolicy, settings: Settings):
+    wants_caller = "caller" in inspect.signature(function).parameters
+
+    @functools.wraps(function)
+    def handler(*args, **kwargs):
+        if not policy.uses_database:
+            return respond(function(*args, **kwargs))
+        with db.database.connection_context():
+            if policy.public:
+                return respond(function(*args, **kwargs))
+            caller: Caller = request_context["token_info"]["caller"]
+            if settings.rate_limited:
+                take_rate_limit_token(caller, settings)
+            if not caller.may(policy.scope):
+                raise Forbidden(f"This operation needs the {policy.scope} scope")
+            if wants_caller:
+                kwargs["caller"] = caller
+            key = idempotency_key() if policy.is_post else None
+            if key is None:
+                return respond(function(*args, **kwargs))
+            return respond(run_idempotently(function, args, kwargs, caller, key, policy.secret_fields))
+
+    # Connexion passes arguments by the wrapped function's signature; `caller` is ours.
+    params = [p for n, p in inspect.signature(function).parameters.items() if n != "caller"]
+    handler.__signature__ = inspect.Signature(params)
+    del handler.__wrapped__
+    return handler

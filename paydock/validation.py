@@ -1,0 +1,225 @@
+"""Request and response validation against the spec: exact-decimal multipleOf, bodies read
+defensively, one cached jsonschema validator per schema, errors as `errors[]`."""
+
+from __future__ import annotations
+
+import codecs
+import copy
+import json
+import re
+from decimal import Decimal
+
+from connexion.datastructures import MediaTypeDict
+from connexion.exceptions import BadRequestProblem, UnsupportedMediaTypeProblem
+from connexion.json_schema import Draft4RequestValidator, Draft4ResponseValidator
+from connexion.utils import is_null, is_nullable
+from connexion.validators import (
+    VALIDATOR_MAP,
+    JSONRequestBodyValidator,
+    JSONResponseBodyValidator,
+    ParameterValidator,
+)
+from jsonschema import Draft4Validator, ValidationError, validators
+
+from models.errors import Invalid
+
+
+def _exact_multiple_of(validator, step, instance, schema):
+    """multipleOf on exact decimals: 0.07 is a multiple of 0.01 (binary floats say no)."""
+    if not validator.is_type(instance, "number") or isinstance(instance, bool):
+        return
+    try:
+        value = Decimal(repr(instance)) if isinstance(instance, float) else Decimal(instance)
+        step_value = Decimal(repr(step))
+        off_step = abs(value - (value / step_value).to_integral_value() * step_value)
+        ok = value.is_finite() and off_step <= Decimal("1e-9")
+    except ArithmeticError:
+        ok = False
+    if not ok:
+        yield ValidationError(f"{instance} has more decimals than allowed (multiple of {step})")
+
+
+class SchemaValidators:
+    """One jsonschema validator per schema of the spec, built on first use.
+
+    Connexion builds a new validator (and its reference resolver) for every body and
+    every parameter of every request, which cost more than the rest of a request's
+    validation. The schemas are the spec's own objects and never change, so a validator
+    is kept per schema object (held here, so its id is never reused)."""
+
+    def __init__(self, make) -> None:
+        self._make = make
+        self._built: dict[int, tuple[dict, object]] = {}
+
+    def __call__(self, schema: dict):
+        entry = self._built.get(id(schema))
+        if entry is None or entry[0] is not schema:
+            entry = (schema, self._make(schema))
+            self._built[id(schema)] = entry
+        return entry[1]
+
+
+BodySchemaValidator = validators.extend(
+    Draft4RequestValidator, {"multipleOf": _exact_multiple_of}
+)
+BODY_VALIDATORS = SchemaValidators(
+    lambda schema: BodySchemaValidator(schema, format_checker=Draft4Validator.FORMAT_CHECKER))
+ResponseSchemaValidator = validators.extend(
+    Draft4ResponseValidator, {"multipleOf": _exact_multiple_of}
+)
+RESPONSE_VALIDATORS = SchemaValidators(
+    lambda schema: ResponseSchemaValidator(schema, format_checker=Draft4Validator.FORMAT_CHECKER))
+PARAMETER_VALIDATORS = SchemaValidators(
+    lambda param: Draft4Validator(copy.deepcopy(param.get("schema", param)),
+                                  format_checker=Draft4Validator.FORMAT_CHECKER))
+
+
+def _field_path(error: ValidationError) -> str:
+    path = ".".join(str(p) for p in error.absolute_path)
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else ""
+        path = f"{path}.{missing}" if path else missing
+    if error.validator == "additionalProperties" and "'" in error.message:
+        extra = error.message.split("'")[1]
+        path = f"{path}.{extra}" if path else extra
+    return path or "body"
+
+
+def _message(error: ValidationError) -> str:
+    if error.validator == "additionalProperties":
+        return "unknown field"
+    if error.validator == "required":
+        return "is required"
+    return error.message if len(error.message) < 300 else error.message[:297] + "..."
+
+
+class BodyValidator(JSONRequestBodyValidator):
+    """Reads a JSON body defensively and reports every schema violation as a 422 with `errors[]`.
+
+    A body needs `Content-Type: application/json` (charset UTF-8 if one is given):
+    anything else, or none, is 415; a request without a body needs none. Bodies that
+    are not UTF-8, not JSON, nested deeper than Python's parser allows, or hold numbers
+    too long to convert are 400. Text that no database can store (NUL characters,
+    unpaired surrogates) is 422."""
+
+    async def wrap_receive(self, receive, *, scope):
+        headers = dict(scope["headers"])
+        content_type = headers.get(b"content-type")
+        no_body = headers.get(b"content-length", b"0").strip() in (b"", b"0") and (
+            b"transfer-encoding" not in headers)
+        if content_type is None and no_body:
+            # No body at all: an optional body is left out (400 if the operation needs one).
+            return await super().wrap_receive(receive, scope=scope)
+        if content_type is None:
+            raise UnsupportedMediaTypeProblem(
+                detail="A request body needs Content-Type: application/json"
+            )
+        charset = re.search(rb"charset=\"?([^\";]+)", content_type, re.I)
+        if charset and _codec_name(charset.group(1)) != "utf-8":
+            raise UnsupportedMediaTypeProblem(detail="JSON request bodies must be UTF-8")
+        return await super().wrap_receive(receive, scope=scope)
+
+    async def _parse(self, stream, scope):
+        raw = b"".join([chunk async for chunk in stream])
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequestProblem(detail="The request body is not valid UTF-8") from None
+        if not text:
+            return None
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise BadRequestProblem(detail=f"The request body is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise BadRequestProblem(detail="The request body is nested too deeply") from None
+        except ValueError:
+            raise BadRequestProblem(detail="The request body holds a number too long to read") from None
+
+    @property
+    def _validator(self):
+        return BODY_VALIDATORS(self._schema)
+
+    def _validate(self, body):
+        if body is None and not self._nullable:
+            raise BadRequestProblem("Request body must not be empty")
+        errors = sorted(self._validator.iter_errors(body), key=lambda e: list(e.absolute_path))
+        if errors:
+            fields = [{"field": _field_path(e), "message": _message(e)} for e in errors[:50]]
+            detail = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
+            raise Invalid(detail, errors=fields)
+        field = _unstorable_text(body)
+        if field is not None:
+            message = "must not contain NUL characters (U+0000) or unpaired surrogates"
+            raise Invalid.field(field or "body", message)
+        return body
+
+
+def _unstorable_text(value, path: str = "") -> str | None:
+    """The path of the first string (or key) that no database can store as text: one with a
+    NUL character (PostgreSQL refuses it) or a lone UTF-16 surrogate (not encodable)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return path
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if _unstorable_text(key) is not None:
+                return path
+            found = _unstorable_text(item, where)
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _unstorable_text(item, f"{path}.{index}" if path else str(index))
+            if found is not None:
+                return found
+    return None
+
+
+def _codec_name(label: bytes) -> str | None:
+    try:
+        return codecs.lookup(label.decode("ascii", "replace").strip()).name
+    except LookupError:
+        return None
+
+
+class ResponseValidator(JSONResponseBodyValidator):
+    """Response checks (tests) with the same exact-decimal multipleOf as requests."""
+
+    @property
+    def validator(self):
+        return RESPONSE_VALIDATORS(self._schema)
+
+
+class QueryValidator(ParameterValidator):
+    """Parameter errors as one short line, `name: message`.
+
+    Connexion's own check deep-copies the parameter and builds a new jsonschema validator
+    for every parameter of every request; here each parameter keeps one."""
+
+    @staticmethod
+    def validate_parameter(parameter_type, value, param, param_name=None):
+        if is_nullable(param) and is_null(value):
+            return None
+        if value is None:
+            return f"Missing {parameter_type} parameter '{param['name']}'" if param.get("required") else None
+        try:
+            PARAMETER_VALIDATORS(param).validate(value)
+        except ValidationError as exc:
+            return f"{param['name']}: {exc.message}"
+        return None
+
+
+VALIDATORS = {
+    **VALIDATOR_MAP,
+    "parameter": QueryValidator,
+    "body": MediaTypeDict({**VALIDATOR_MAP["body"], "*/*json": BodyValidator}),
+    "response": MediaTypeDict({**VALIDATOR_MAP["response"], "*/*json": ResponseValidator}),
+}
+
