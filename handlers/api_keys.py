@@ -1,8 +1,10 @@
 from models import serialize, tenancy
 
 
-def list_api_keys(caller, limit=100, offset=0):
-    page = tenancy.list_api_keys(caller.administration_id, limit=limit, offset=offset)
+def list_api_keys(caller, limit=100, offset=0,
+                  starting_after=None, ending_before=None):
+    page = tenancy.list_api_keys(caller.administration_id, limit=limit, offset=offset,
+                                 starting_after=starting_after, ending_before=ending_before)
     return serialize.page(page, serialize.api_key)
 
 

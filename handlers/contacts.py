@@ -2,9 +2,11 @@ from models import contacts, serialize
 
 
 def list_contacts(caller, limit=100, offset=0, updated_since=None, q=None, external_id=None,
-                  archived=None):
+                  archived=None,
+                  starting_after=None, ending_before=None):
     page = contacts.list_contacts(
-        caller.administration_id, limit=limit, offset=offset, updated_since=updated_since,
+        caller.administration_id, limit=limit, offset=offset,
+        starting_after=starting_after, ending_before=ending_before, updated_since=updated_since,
         q=q, external_id=external_id, archived=archived,
     )
     return serialize.page(page, serialize.contact)

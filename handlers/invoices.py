@@ -4,9 +4,11 @@ from models import documents, invoices, serialize
 
 
 def list_invoices(caller, limit=100, offset=0, status=None, contact_id=None, overdue=None,
-                  date_from=None, date_to=None, updated_since=None, number=None):
+                  date_from=None, date_to=None, updated_since=None, number=None,
+                  starting_after=None, ending_before=None):
     page = invoices.list_invoices(
-        caller.administration_id, limit=limit, offset=offset, status=status, contact_id=contact_id,
+        caller.administration_id, limit=limit, offset=offset,
+        starting_after=starting_after, ending_before=ending_before, status=status, contact_id=contact_id,
         overdue=overdue, date_from=date_from, date_to=date_to, updated_since=updated_since,
         number=number,
     )

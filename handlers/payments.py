@@ -2,9 +2,11 @@ from models import payments, serialize
 
 
 def list_payments(caller, limit=100, offset=0, invoice_id=None, contact_id=None, date_from=None,
-                  date_to=None, updated_since=None):
+                  date_to=None, updated_since=None,
+                  starting_after=None, ending_before=None):
     page = payments.list_payments(
-        caller.administration_id, limit=limit, offset=offset, invoice_id=invoice_id,
+        caller.administration_id, limit=limit, offset=offset,
+        starting_after=starting_after, ending_before=ending_before, invoice_id=invoice_id,
         contact_id=contact_id, date_from=date_from, date_to=date_to, updated_since=updated_since,
     )
     return serialize.page(page, serialize.payment)

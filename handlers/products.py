@@ -1,9 +1,11 @@
 from models import products, serialize
 
 
-def list_products(caller, limit=100, offset=0, updated_since=None, q=None, sku=None, active=None):
+def list_products(caller, limit=100, offset=0, updated_since=None, q=None, sku=None, active=None,
+                  starting_after=None, ending_before=None):
     page = products.list_products(
-        caller.administration_id, limit=limit, offset=offset, updated_since=updated_since,
+        caller.administration_id, limit=limit, offset=offset,
+        starting_after=starting_after, ending_before=ending_before, updated_since=updated_since,
         q=q, sku=sku, active=active,
     )
     return serialize.page(page, serialize.product)

@@ -2,9 +2,11 @@ from models import serialize, subscriptions
 
 
 def list_subscriptions(caller, limit=100, offset=0, status=None, contact_id=None, date_from=None,
-                       date_to=None, updated_since=None):
+                       date_to=None, updated_since=None,
+                       starting_after=None, ending_before=None):
     page = subscriptions.list_subscriptions(
-        caller.administration_id, limit=limit, offset=offset, status=status, contact_id=contact_id,
+        caller.administration_id, limit=limit, offset=offset,
+        starting_after=starting_after, ending_before=ending_before, status=status, contact_id=contact_id,
         date_from=date_from, date_to=date_to, updated_since=updated_since,
     )
     return serialize.page(page, serialize.subscription)

@@ -1,8 +1,10 @@
 from models import serialize, webhooks
 
 
-def list_webhook_endpoints(caller, limit=100, offset=0):
-    page = webhooks.list_endpoints(caller.administration_id, limit=limit, offset=offset)
+def list_webhook_endpoints(caller, limit=100, offset=0,
+                           starting_after=None, ending_before=None):
+    page = webhooks.list_endpoints(caller.administration_id, limit=limit, offset=offset,
+        starting_after=starting_after, ending_before=ending_before)
     return serialize.page(page, serialize.webhook_endpoint)
 
 
@@ -31,9 +33,11 @@ def rotate_webhook_secret(caller, id):
     return {**serialize.webhook_endpoint(endpoint), "secret": endpoint.secret}
 
 
-def list_webhook_deliveries(caller, id, limit=100, offset=0, status=None, event_id=None):
+def list_webhook_deliveries(caller, id, limit=100, offset=0, status=None, event_id=None,
+                            starting_after=None, ending_before=None):
     page = webhooks.list_deliveries(
         caller.administration_id, id, limit=limit, offset=offset,
+        starting_after=starting_after, ending_before=ending_before,
         status=status.split(",") if status else None, event_id=event_id,
     )
     return serialize.page(page, serialize.webhook_delivery)

@@ -69,11 +69,14 @@ def record_audit(administration_id, action: str, target_type: str, target_id, *,
 
 
 def list_audit_entries(administration_id, *, limit=100, offset=0, updated_since=None,
-                       action=None, target_id=None) -> Page:
+                       action=None, target_id=None,
+                       starting_after=None, ending_before=None) -> Page:
     """A page of the administration's audit log, oldest first."""
     query = AuditEntry.of(administration_id)
     if action is not None:
         query = query.where(AuditEntry.action.in_(action.split(",")))
     if target_id is not None:
         query = query.where(AuditEntry.target_id == str(uuid.UUID(str(target_id))))
-    return paginate(query, AuditEntry, limit=limit, offset=offset, updated_since=updated_since)
+    return paginate(query, AuditEntry, limit=limit, offset=offset,
+                    administration_id=administration_id, starting_after=starting_after,
+                    ending_before=ending_before, updated_since=updated_since)

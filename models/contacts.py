@@ -91,7 +91,8 @@ def delete_contact(administration_id, contact_id) -> None:
 
 
 def list_contacts(administration_id, *, limit=100, offset=0, updated_since=None, q=None,
-                  external_id=None, archived=None) -> Page:
+                  external_id=None, archived=None,
+                  starting_after=None, ending_before=None) -> Page:
     query = Contact.of(administration_id)
     if q:
         query = query.where(Contact.name.contains(q) | Contact.email.contains(q))
@@ -99,4 +100,6 @@ def list_contacts(administration_id, *, limit=100, offset=0, updated_since=None,
         query = query.where(Contact.external_id == external_id)
     if archived is not None:
         query = query.where(Contact.archived == archived)
-    return paginate(query, Contact, limit=limit, offset=offset, updated_since=updated_since)
+    return paginate(query, Contact, limit=limit, offset=offset,
+                    administration_id=administration_id, starting_after=starting_after,
+                    ending_before=ending_before, updated_since=updated_since)

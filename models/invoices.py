@@ -332,7 +332,8 @@ def parse_date(value, field: str, *, query: bool = False) -> date | None:
 
 def list_invoices(administration_id, *, limit=100, offset=0, status=None, contact_id=None,
                   overdue=None, date_from=None, date_to=None, updated_since=None,
-                  number=None) -> Page:
+                  number=None,
+                  starting_after=None, ending_before=None) -> Page:
     """One page of invoices with contacts and lines, in at most three queries whatever the page size."""
     query = _with_contact(administration_id)
     statuses = parse_statuses(status, STATUSES)
@@ -350,7 +351,9 @@ def list_invoices(administration_id, *, limit=100, offset=0, status=None, contac
         query = query.where(Invoice.invoice_date <= parse_date(date_to, "date_to", query=True))
     if number is not None:
         query = query.where(Invoice.number == number)
-    page = paginate(query, Invoice, limit=limit, offset=offset, updated_since=updated_since)
+    page = paginate(query, Invoice, limit=limit, offset=offset,
+                    administration_id=administration_id, starting_after=starting_after,
+                    ending_before=ending_before, updated_since=updated_since)
     attach_lines(page.rows)
     return page
 

@@ -146,7 +146,8 @@ def get_payment(administration_id, payment_id) -> Payment:
 
 
 def list_payments(administration_id, *, limit=100, offset=0, invoice_id=None, contact_id=None,
-                  date_from=None, date_to=None, updated_since=None) -> Page:
+                  date_from=None, date_to=None, updated_since=None,
+                  starting_after=None, ending_before=None) -> Page:
     """One page of payments (two queries)."""
     query = Payment.of(administration_id)
     if invoice_id is not None:
@@ -157,5 +158,7 @@ def list_payments(administration_id, *, limit=100, offset=0, invoice_id=None, co
         query = query.where(Payment.payment_date >= parse_date(date_from, "date_from", query=True))
     if date_to is not None:
         query = query.where(Payment.payment_date <= parse_date(date_to, "date_to", query=True))
-    return paginate(query, Payment, limit=limit, offset=offset, updated_since=updated_since)
+    return paginate(query, Payment, limit=limit, offset=offset,
+                    administration_id=administration_id, starting_after=starting_after,
+                    ending_before=ending_before, updated_since=updated_since)
 

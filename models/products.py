@@ -70,7 +70,8 @@ def delete_product(administration_id, product_id) -> None:
 
 
 def list_products(administration_id, *, limit=100, offset=0, updated_since=None, q=None,
-                  active=None, sku=None) -> Page:
+                  active=None, sku=None,
+                  starting_after=None, ending_before=None) -> Page:
     query = Product.of(administration_id)
     if q:
         query = query.where(Product.name.contains(q) | Product.sku.contains(q))
@@ -78,4 +79,6 @@ def list_products(administration_id, *, limit=100, offset=0, updated_since=None,
         query = query.where(Product.active == active)
     if sku is not None:
         query = query.where(Product.sku == sku)
-    return paginate(query, Product, limit=limit, offset=offset, updated_since=updated_since)
+    return paginate(query, Product, limit=limit, offset=offset,
+                    administration_id=administration_id, starting_after=starting_after,
+                    ending_before=ending_before, updated_since=updated_since)

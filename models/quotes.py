@@ -179,7 +179,8 @@ def status_condition(statuses: list[str]):
 
 
 def list_quotes(administration_id, *, limit=100, offset=0, status=None, contact_id=None, date_from=None,
-                date_to=None, updated_since=None, number=None) -> Page:
+                date_to=None, updated_since=None, number=None,
+                starting_after=None, ending_before=None) -> Page:
     """One page of quotes with contacts and lines, in at most three queries whatever the page size."""
     query = _with_contact(administration_id)
     statuses = parse_statuses(status, STATUSES)
@@ -193,7 +194,9 @@ def list_quotes(administration_id, *, limit=100, offset=0, status=None, contact_
         query = query.where(Quote.quote_date <= parse_date(date_to, "date_to", query=True))
     if number is not None:
         query = query.where(Quote.number == number)
-    page = paginate(query, Quote, limit=limit, offset=offset, updated_since=updated_since)
+    page = paginate(query, Quote, limit=limit, offset=offset,
+                    administration_id=administration_id, starting_after=starting_after,
+                    ending_before=ending_before, updated_since=updated_since)
     attach_lines(page.rows, QuoteLine, "quote")
     return page
 

@@ -180,7 +180,8 @@ def get_subscription(administration_id, subscription_id) -> Subscription:
 
 
 def list_subscriptions(administration_id, *, limit=100, offset=0, status=None, contact_id=None,
-                       date_from=None, date_to=None, updated_since=None) -> Page:
+                       date_from=None, date_to=None, updated_since=None,
+                       starting_after=None, ending_before=None) -> Page:
     """One page of subscriptions with contacts and lines, in at most three queries whatever the page size."""
     query = _with_contact(administration_id)
     statuses = parse_statuses(status, STATUSES)
@@ -192,7 +193,9 @@ def list_subscriptions(administration_id, *, limit=100, offset=0, status=None, c
         query = query.where(Subscription.start_date >= parse_date(date_from, "date_from", query=True))
     if date_to is not None:
         query = query.where(Subscription.start_date <= parse_date(date_to, "date_to", query=True))
-    page = paginate(query, Subscription, limit=limit, offset=offset, updated_since=updated_since)
+    page = paginate(query, Subscription, limit=limit, offset=offset,
+                    administration_id=administration_id, starting_after=starting_after,
+                    ending_before=ending_before, updated_since=updated_since)
     attach_lines(page.rows, SubscriptionLine, "subscription")
     return page
 

@@ -225,6 +225,9 @@ def verify_api_key(token: str) -> Caller | None:
     return caller
 
 
-def list_api_keys(administration_id, *, limit=100, offset=0) -> Page:
+def list_api_keys(administration_id, *, limit=100, offset=0,
+                  starting_after=None, ending_before=None) -> Page:
     query = ApiKey.select().where(ApiKey.administration == administration_id)
-    return paginate(query, ApiKey, limit=limit, offset=offset)
+    return paginate(query, ApiKey, limit=limit, offset=offset,
+                    administration_id=administration_id, starting_after=starting_after,
+                    ending_before=ending_before)

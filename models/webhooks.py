@@ -208,9 +208,11 @@ def rotate_secret(administration_id, endpoint_id, acting_key_id=None) -> Webhook
     return endpoint
 
 
-def list_endpoints(administration_id, *, limit=100, offset=0) -> Page:
-    return paginate(WebhookEndpoint.of(administration_id), WebhookEndpoint, limit=limit,
-                    offset=offset)
+def list_endpoints(administration_id, *, limit=100, offset=0,
+                   starting_after=None, ending_before=None) -> Page:
+    return paginate(WebhookEndpoint.of(administration_id), WebhookEndpoint, limit=limit, offset=offset,
+                    administration_id=administration_id, starting_after=starting_after,
+                    ending_before=ending_before)
 
 
 def _deliveries():
@@ -218,7 +220,8 @@ def _deliveries():
 
 
 def list_deliveries(administration_id, endpoint_id, *, limit=100, offset=0, status=None,
-                    event_id=None) -> Page:
+                    event_id=None,
+                    starting_after=None, ending_before=None) -> Page:
     """An endpoint's delivery log in the order its events happened."""
     endpoint = WebhookEndpoint.get_owned(administration_id, endpoint_id)
     query = _deliveries().where(
@@ -230,6 +233,8 @@ def list_deliveries(administration_id, endpoint_id, *, limit=100, offset=0, stat
     if event_id is not None:
         query = query.where(WebhookDelivery.event == event_id)
     return paginate(query, WebhookDelivery, limit=limit, offset=offset,
+                    administration_id=administration_id, starting_after=starting_after,
+                    ending_before=ending_before,
                     order=(WebhookDelivery.event_xact_id, WebhookDelivery.event_seq, WebhookDelivery.id))
 
 

@@ -114,6 +114,14 @@ def test_seed_scenario_through_the_generated_client(generated, tmp_path):
         assert found.total == 1 and found.data[0].id == contact.id
         assert found.total_exact is True and found.has_more is False
 
+        # A cursor page through the generated client: the keyset parameters are typed UUIDs.
+        more = [create_contact.sync(client=client, body=models.ContactInput(name=f"Klant {n}")).id
+                for n in range(3)]
+        after = list_contacts.sync(client=client, limit=2, starting_after=contact.id)
+        assert [c.id for c in after.data] == more[:2] and after.has_more is True
+        before = list_contacts.sync(client=client, limit=5, ending_before=more[2])
+        assert [c.id for c in before.data] == [contact.id, *more[:2]] and before.has_more is False
+
         product = create_product.sync(client=client, body=models.ProductInput(
             name="Spont POS Licentie", sku="POS-LIC", unit_price_incl=89.00, tax_percentage=21))
         assert isinstance(product, models.Product)
