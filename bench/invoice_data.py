@@ -23,6 +23,7 @@ from models.contacts import Contact
 from models.invoices import Invoice, InvoiceLine
 from models.numbering import NumberSeries
 from models.payments import Payment
+from models.serialize import vat_breakdown_json
 from models.totals import LineAmounts, invoice_totals, line_amounts
 
 PORTAL_EXTERNAL_ID = "BENCH-PORTAL"
@@ -51,6 +52,12 @@ def _totals(lines) -> tuple[Decimal, Decimal, Decimal]:
 
 
 TOTALS = [_totals(lines) for lines in LINE_SETS]
+BREAKDOWNS = [vat_breakdown_json(invoice_totals(LineAmounts(q, p, r) for _, q, p, r in lines))
+              for lines in LINE_SETS]
+#: The deep page the paging scenarios read (page 9,000 of 100 at 1,000,000 invoices; the
+#: last full page but one of smaller levels).
+DEEP_PAGE = 9_000
+PAGE_SIZE = 100
 LINE_AMOUNTS = {t: line_amounts(t[1], t[2], t[3]) for t in LINE_TEMPLATES}
 
 
@@ -64,8 +71,10 @@ def seed_invoices(ctx: SeedContext) -> dict[str, list[str]]:
     """`size` invoices over the seeded contacts plus the portal customer's PORTAL_INVOICES.
 
     Returns samples: "invoice" (any), "open_invoice" (verzonden, for payments) and
-    "portal_contact" (the large customer's id, for the filtered list). Each table is
-    streamed in its own pass over the same deterministic rows, so memory stays flat."""
+    "portal_contact" (the large customer's id, for the filtered list), and for the paging
+    scenarios "deep_cursor" / "deep_offset" (the id after which / the offset at which the
+    deep page starts) and "deep_page" (its number). Each table is streamed in its own pass
+    over the same deterministic rows, so memory stays flat."""
     contacts = [uuid.UUID(c) for c in ctx.ids["contact"]]
     portal = _portal_contact(ctx)
     total = ctx.size + PORTAL_INVOICES
@@ -105,7 +114,7 @@ def seed_invoices(ctx: SeedContext) -> dict[str, list[str]]:
             yield (invoice_id, ctx.administration_id, number, status, contact,
                    f"Klant {contact.hex[:8]} BV" if number else None, invoice_date,
                    invoice_date + dt.timedelta(days=30), *TOTALS[set_index], paid(status, set_index),
-                   created, created)
+                   BREAKDOWNS[set_index], created, created)
 
     def lines():
         for i in range(total):
@@ -126,7 +135,7 @@ def seed_invoices(ctx: SeedContext) -> dict[str, list[str]]:
     line_count = sum(len(LINE_SETS[i % len(LINE_SETS)]) for i in range(total))
     ctx.copy(Invoice, ("id", "administration", "number", "status", "contact", "contact_name",
                        "invoice_date", "due_date", "total_incl", "total_vat", "total_excl",
-                       "amount_paid", "created_at", "updated_at"),
+                       "amount_paid", "vat_breakdown", "created_at", "updated_at"),
              invoices(), total=total, desc=f"invoices ({total:,})")
     ctx.copy(InvoiceLine, ("id", "administration", "invoice", "position", "description", "quantity",
                            "unit_price_incl", "tax_percentage", "total_incl", "total_vat",
@@ -145,4 +154,9 @@ def seed_invoices(ctx: SeedContext) -> dict[str, list[str]]:
     analyze(Invoice, InvoiceLine, Payment, Contact)
     for sample in samples.values():
         ctx.rng.shuffle(sample)
-    return {**samples, "portal_contact": [str(portal.id)]}
+    # The invoice list in (created_at, id) order is invoice 0, 1, 2, ...: page p (1-based,
+    # PAGE_SIZE rows) starts at offset (p - 1) * PAGE_SIZE, right after invoice (p - 1) * PAGE_SIZE - 1.
+    deep = max(2, min(DEEP_PAGE, total // PAGE_SIZE - 1))
+    return {**samples, "portal_contact": [str(portal.id)],
+            "deep_cursor": [str(invoice((deep - 1) * PAGE_SIZE - 1)[0])],
+            "deep_offset": [str((deep - 1) * PAGE_SIZE)], "deep_page": [str(deep)]}

@@ -53,36 +53,44 @@ def render(data: dict, scenarios, targets) -> str:
         "## Results",
         "",
         "Errors are HTTP responses ≥ 400 plus socket errors (connect, read, write, timeout).",
-        "Ratio: requests/s of the first target over the second. RSS: the largest gunicorn",
+        "Ratio: requests/s of the first target over the second (the baseline: the same model-layer",
+        "work behind a bare Starlette route). vs floor: requests/s of the first target over the",
+        "floor's (bench/floor.py: the same body built by PostgreSQL in one SQL statement behind a",
+        "bare route sharing no code with PayDock, which is what the data store alone can serve).",
+        "RSS: the largest gunicorn",
         "worker during the scenario. Other work: CPUs kept busy by processes that are not the",
         "benchmark's own while that target was measured (mean over its repetitions).",
         "",
         _row("scenario", "level", "target", "req/s", "range (reps)", "p50 ms", "p95 ms", "p99 ms",
-             "errors", "ratio", "worker RSS MB", "other work (CPUs)"),
-        _row(*["---"] * 12),
+             "errors", "ratio", "vs floor", "worker RSS MB", "other work (CPUs)"),
+        _row(*["---"] * 13),
     ]
     for result in data["results"]:
         scenario = known.get(result["scenario"])
         title = scenario.title if scenario else result["scenario"]
         if result["problem"]:
             lines.append(_row(title, result["level"], "—", "failed", "", "", "", "", "",
-                              "", result["problem"][:160].replace("|", "/"), ""))
+                              "", "", result["problem"][:160].replace("|", "/"), ""))
             continue
         if result["command"] is not None:
             seconds, rss = result["command"].get("seconds"), result["command"].get("rss_mb")
             lines.append(_row(title, result["level"], "command", f"{seconds:.1f} s", "", "", "", "", "",
-                              "", "" if rss is None else _n(rss), ""))
+                              "", "", "" if rss is None else _n(rss), ""))
             continue
         names = list(result["targets"])
         for i, name in enumerate(names):
             t = result["targets"][name]
             ratio = ""
-            if i == 0 and len(names) > 1 and result["targets"][names[1]]["rps"]:
+            if i == 0 and len(names) > 1 and names[1] != "floor" and result["targets"][names[1]]["rps"]:
                 ratio = f"**{t['rps'] / result['targets'][names[1]]['rps']:.2f}**"
+            floor = ""
+            if i == 0 and "floor" in names[1:] and result["targets"]["floor"]["rps"]:
+                floor = f"**{t['rps'] / result['targets']['floor']['rps']:.2f}**"
             spread = f"{_n(min(t['reps_rps']), 0)}–{_n(max(t['reps_rps']), 0)}" if t["reps_rps"] else ""
             lines.append(_row(title if i == 0 else "", result["level"] if i == 0 else "",
                               label.get(name, name), _n(t["rps"]), spread, _n(t["p50_ms"], 2),
-                              _n(t["p95_ms"], 2), _n(t["p99_ms"], 2), t["errors"], ratio, _n(t["rss_mb"]),
+                              _n(t["p95_ms"], 2), _n(t["p99_ms"], 2), t["errors"], ratio, floor,
+                              _n(t["rss_mb"]),
                               _n(_mean(t.get("others_cpu") or [0.0]), 2)))
     notes = [f"- {known[r['scenario']].title if r['scenario'] in known else r['scenario']} "
              f"({r['level']}): {note}" for r in data["results"] for note in r.get("notes", [])]
@@ -124,6 +132,23 @@ def _targets_section(data: dict, known: dict) -> list[str]:
             continue
         names = list(result["targets"])
         first = result["targets"][names[0]]
+        floor_goal = getattr(scenario, "min_floor_ratio", None)
+        if floor_goal is not None and "floor" in names[1:]:
+            floor_rps = result["targets"]["floor"]["rps"]
+            ratio = first["rps"] / floor_rps if floor_rps else 0.0
+            holds = ratio >= floor_goal and first["errors"] == 0
+            lines.append(_row(scenario.title, f"PayDock ≥ {floor_goal}× floor, 0 errors", result["level"],
+                              f"{ratio:.2f}× floor, {first['errors']} errors", "yes" if holds else "**no**"))
+        versus = getattr(scenario, "max_p95_vs", None)
+        other = _find(data, versus[0], result["level"]) if versus else None
+        if versus and other and not other["problem"]:
+            name = scenario.targets[0]
+            mine, theirs = first["p95_ms"], other["targets"][name]["p95_ms"]
+            factor = mine / theirs if theirs else 0.0
+            title_other = known[versus[0]].title if versus[0] in known else versus[0]
+            lines.append(_row(scenario.title, f"p95 ≤ {versus[1]}× p95 of {title_other}", result["level"],
+                              f"p95 {mine:.2f} / {theirs:.2f} ms = {factor:.2f}×",
+                              "yes" if factor <= versus[1] else "**no**"))
         if getattr(scenario, "min_ratio", None) is not None and len(names) > 1:
             other = result["targets"][names[1]]["rps"]
             ratio = first["rps"] / other if other else 0.0

@@ -35,7 +35,7 @@ import psutil  # noqa: E402
 from bench import report  # noqa: E402
 from bench.machine import CpuMeter, postmaster_pid  # noqa: E402
 from bench.scenarios import IDS_FOR_WRK, SCENARIOS, SEEDERS, TARGETS, HttpScenario  # noqa: E402
-from bench.seed import Seeded, order_seeders, seed_level  # noqa: E402
+from bench.seed import KEY_SCOPES, Seeded, order_seeders, seed_level  # noqa: E402
 from bench.servers import BenchServer, RssSampler  # noqa: E402
 from bench.sqlprofile import profile_call  # noqa: E402
 from bench.wrk import WrkResult, ensure_wrk, run_wrk, wrk_version  # noqa: E402
@@ -310,8 +310,13 @@ class Bench:
         say(f"starting {', '.join(names)} (gunicorn, 2 uvicorn workers each)")
         for name in names:
             target = TARGETS[name]
+            env = dict(target.env)
+            if name == "floor":
+                env["FLOOR_KEYS"] = json.dumps({
+                    key: [str(seeded.administration_id), KEY_SCOPES[key_name]]
+                    for seeded in self.levels.values() for key_name, key in seeded.keys.items()})
             self.servers[name] = BenchServer(name, target.app, self.database_url, self.workdir,
-                                             env=target.env).start()
+                                             env=env).start()
         for server in self.servers.values():
             server.wait_healthy()
 

@@ -95,11 +95,14 @@ class HttpScenario:
     expect: int = 200
     writes: bool = False            # writes run after the reads of a level (they grow the data)
     levels: tuple[str, ...] = ("small", "large")
-    targets: tuple[str, ...] = ("paydock", "baseline")
+    targets: tuple[str, ...] = ("paydock", "baseline")  # also "floor": the statement-built body
     quick: bool = True              # part of --quick
     goal: str = ""                  # the target this figure is held to, shown in RESULTS.md
     min_ratio: float | None = None  # targets[0]/targets[1] requests/s must reach this
     max_p95_growth: float | None = None  # targets[0] p95 at "large" / at "small" must stay under
+    min_floor_ratio: float | None = None  # targets[0] / "floor" requests/s must reach this
+    # (scenario, factor): targets[0] p95 must stay under factor × that scenario's at the same level
+    max_p95_vs: tuple[str, float] | None = None
     # A model-layer call equal to one request's database work: its SQL statements are
     # counted and the SELECTs timed one by one (how much of a list is its COUNT).
     profile: Callable[[Seeded], object] | None = None
@@ -168,6 +171,7 @@ INVOICE_BODY = json.dumps({
 PAYMENT_BODY = json.dumps({"invoice_id": "{id}", "amount": 1.00, "external_method": "bank",
                            "external_reference": "bench {unique}"})
 INVOICE_LIST_PATH = "/api/invoices?status=verzonden&contact_id={id}&limit=100"
+READS = ("paydock", "baseline", "floor")
 
 
 def _profile_body(template: str, seeded: Seeded, ids: str) -> dict:
@@ -177,21 +181,21 @@ def _profile_body(template: str, seeded: Seeded, ids: str) -> dict:
 SCENARIOS: list[HttpScenario | CommandScenario] = [
     HttpScenario(
         name="invoice-get", title="GET /invoices/{id} (lines and contact)", method="GET",
-        path="/api/invoices/{id}", needs=("invoices",), ids="invoice",
-        goal="PayDock ≥ 0.8× baseline", min_ratio=0.8,
+        path="/api/invoices/{id}", needs=("invoices",), ids="invoice", targets=READS,
+        goal="PayDock ≥ 0.8× baseline, ≥ 0.5× floor", min_ratio=0.8, min_floor_ratio=0.5,
         profile=lambda s: invoices.get_invoice(s.administration_id, s.ids["invoice"][0]),
     ),
     HttpScenario(
         name="invoice-list", title="GET /invoices?status=verzonden&contact_id=…&limit=100",
-        method="GET", path=INVOICE_LIST_PATH, needs=("invoices",), ids="portal_contact",
-        goal="p95 at large ≤ 2× p95 at small", max_p95_growth=2.0,
+        method="GET", path=INVOICE_LIST_PATH, needs=("invoices",), ids="portal_contact", targets=READS,
+        goal="p95 at large ≤ 2× p95 at small; ≥ 0.5× floor", max_p95_growth=2.0, min_floor_ratio=0.5,
         profile=lambda s: invoices.list_invoices(s.administration_id, status="verzonden",
                                                  contact_id=s.ids["portal_contact"][0], limit=100),
     ),
     HttpScenario(
         name="portal", title=f"GET /client-portal/{PORTAL_EXTERNAL_ID} (2,000 invoices)", method="GET",
-        path=f"/api/client-portal/{PORTAL_EXTERNAL_ID}", needs=("invoices",), key="portal",
-        goal="p95 at large ≤ 2× p95 at small", max_p95_growth=2.0,
+        path=f"/api/client-portal/{PORTAL_EXTERNAL_ID}", needs=("invoices",), key="portal", targets=READS,
+        goal="p95 at large ≤ 2× p95 at small; ≥ 0.5× floor", max_p95_growth=2.0, min_floor_ratio=0.5,
         profile=lambda s: portal.client_portal(s.administration_id, PORTAL_EXTERNAL_ID),
     ),
     HttpScenario(
@@ -218,10 +222,39 @@ SCENARIOS: list[HttpScenario | CommandScenario] = [
     ),
     HttpScenario(
         name="contact-list", title="GET /contacts?archived=false&limit=100", method="GET",
-        path="/api/contacts?archived=false&limit=100", needs=("contacts",),
-        goal="p95 at large ≤ 2× p95 at small", max_p95_growth=2.0,
+        path="/api/contacts?archived=false&limit=100", needs=("contacts",), targets=READS,
+        goal="p95 at large ≤ 2× p95 at small; ≥ 0.6× floor", max_p95_growth=2.0, min_floor_ratio=0.6,
         profile=lambda s: contacts.list_contacts(s.administration_id, limit=100, archived=False),
         quick=False,
+    ),
+    HttpScenario(
+        name="contact-list-10", title="GET /contacts?limit=10, rate limiting off", method="GET",
+        path="/api/contacts?limit=10", needs=("contacts",), targets=("paydock-nolimit", "baseline-nolimit"),
+        goal="PayDock ≥ 0.8× a bare route running the same Peewee query", min_ratio=0.8,
+        profile=lambda s: contacts.list_contacts(s.administration_id, limit=10),
+        levels=("small",),
+    ),
+    HttpScenario(
+        name="invoice-page-1", title="GET /invoices?limit=100 (page 1 of every invoice)", method="GET",
+        path="/api/invoices?limit=100", needs=("invoices",), targets=("paydock", "floor"),
+        goal="for comparison with the deep page", levels=("large",),
+        profile=lambda s: invoices.list_invoices(s.administration_id, limit=100),
+    ),
+    HttpScenario(
+        name="invoice-page-deep", title="GET /invoices?limit=100&starting_after=… (deep page: 9,000 at "
+        "1,000,000)", method="GET", path="/api/invoices?limit=100&starting_after={id}", needs=("invoices",),
+        ids="deep_cursor", targets=("paydock", "floor"), levels=("large",),
+        goal="p95 ≤ 2× page 1's p95", max_p95_vs=("invoice-page-1", 2.0),
+        profile=lambda s: invoices.list_invoices(s.administration_id, limit=100,
+                                                 starting_after=s.ids["deep_cursor"][0]),
+    ),
+    HttpScenario(
+        name="invoice-page-deep-offset", title="GET /invoices?limit=100&offset=… (the same deep page)",
+        method="GET", path="/api/invoices?limit=100&offset={id}", needs=("invoices",), ids="deep_offset",
+        targets=("paydock", "floor"), levels=("large",),
+        goal="for comparison: the same page through offset",
+        profile=lambda s: invoices.list_invoices(s.administration_id, limit=100,
+                                                 offset=int(s.ids["deep_offset"][0])),
     ),
     HttpScenario(
         name="contact-create", title="POST /contacts (row + outbox event)", method="POST",
@@ -261,4 +294,11 @@ TARGETS: dict[str, Target] = {
     "baseline": Target("baseline", "baseline", "bench.baseline:create_app()"),
     "paydock-nocache": Target("paydock-nocache", "PayDock, key cache 0 s", "paydock:create_app()",
                               {"PAYDOCK_API_KEY_CACHE_SECONDS": "0"}),
+    # The whole body built by PostgreSQL in one statement (bench/floor.py); its keys come
+    # from the seeded levels when the bench starts it (FLOOR_KEYS).
+    "floor": Target("floor", "floor (one SQL statement)", "bench.floor:create_app()"),
+    "paydock-nolimit": Target("paydock-nolimit", "PayDock, rate limiting off", "paydock:create_app()",
+                              {"PAYDOCK_RATE_LIMIT_PER_SECOND": "0"}),
+    "baseline-nolimit": Target("baseline-nolimit", "baseline, rate limiting off",
+                               "bench.baseline:create_app()", {"PAYDOCK_RATE_LIMIT_PER_SECOND": "0"}),
 }

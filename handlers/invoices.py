@@ -12,20 +12,20 @@ def list_invoices(caller, limit=100, offset=0, status=None, contact_id=None, ove
         overdue=overdue, date_from=date_from, date_to=date_to, updated_since=updated_since,
         number=number,
     )
-    return serialize.page(page, serialize.invoice)
+    return serialize.invoice_page(page)
 
 
 def create_invoice(caller, body):
     invoice = invoices.create_invoice(caller.administration_id, body)
-    return serialize.invoice(invoice), 201, {"Location": f"/api/invoices/{invoice.id}"}
+    return serialize.invoice_document(invoice), 201, {"Location": f"/api/invoices/{invoice.id}"}
 
 
 def get_invoice(caller, id):
-    return serialize.invoice(invoices.get_invoice(caller.administration_id, id))
+    return serialize.invoice_document(invoices.read_invoice(caller.administration_id, id))
 
 
 def update_invoice(caller, id, body):
-    return serialize.invoice(invoices.update_invoice(caller.administration_id, id, body))
+    return serialize.invoice_document(invoices.update_invoice(caller.administration_id, id, body))
 
 
 def delete_invoice(caller, id):
@@ -40,7 +40,7 @@ def credit_invoice(caller, id, body=None):
         body = json.loads(body) if body.strip() else None
     options = body if isinstance(body, dict) else {}
     credit = invoices.credit_invoice(caller.administration_id, id, options)
-    return serialize.invoice(credit), 201, {"Location": f"/api/invoices/{credit.id}"}
+    return serialize.invoice_document(credit), 201, {"Location": f"/api/invoices/{credit.id}"}
 
 
 def get_invoice_pdf(caller, id):

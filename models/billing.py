@@ -45,20 +45,18 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from typing import Any, NamedTuple
 
 import peewee
 import simplejson
-import simplejson.encoder
 
+from models import serialize
 from models.contacts import Contact
 from models.db import database, is_postgres, utcnow, write_rows
 from models.events import record_events
 from models.invoices import (
     BUSINESS_TIMEZONE,
     NUMBER_SERIES,
-    OPEN_STATUSES,
     SNAPSHOT_FIELDS,
     Invoice,
     InvoiceLine,
@@ -67,7 +65,7 @@ from models.invoices import (
 )
 from models.numbering import next_numbers
 from models.periods import periods_due
-from models.serialize import INVOICE_CONTACT_FIELDS, money, plain, timestamp
+from models.serialize import vat_breakdown_json
 from models.subscriptions import Subscription, SubscriptionLine, SubscriptionPeriod, scheduled_start
 from models.tenancy import Administration
 from models.totals import LineAmounts, invoice_totals
@@ -90,16 +88,6 @@ def dutch_date(day: date) -> str:
 def period_label(start: date, end: date) -> str:
     """`1 januari 2026 t/m 31 januari 2026`, as it appears on the invoice lines."""
     return f"{dutch_date(start)} t/m {dutch_date(end)}"
-
-
-#: JSON as models.events encodes event payloads.
-_dumps = functools.partial(simplejson.dumps, use_decimal=True, default=str)
-_quote = simplejson.encoder.encode_basestring_ascii
-
-
-def _text(value: str | None) -> str:
-    """A JSON string or null, as _dumps writes it."""
-    return "null" if value is None else _quote(value)
 
 
 def new_ids(count: int) -> list[str]:
@@ -387,7 +375,7 @@ def _bill(batch: list, today: date, summary: BillingSummary, wait_turn: Callable
     # Numbers follow the periods' order (a batch is one administration's).
     claimed.sort(key=lambda c: (c.start, str(c.subscription.id)))
     context = _Context(administration_id, Invoice.administration.db_value(administration_id), now,
-                       timestamp(now), business_today())
+                       business_today())
     line_ids = iter(new_ids(sum(len(shapes[claim.subscription.id][0].lines) for claim in claimed)))
     drafts = [_draft(claim, shapes[claim.subscription.id], contacts[claim.subscription.contact_id], context,
                      line_ids) for claim in claimed]
@@ -405,14 +393,13 @@ def _bill(batch: list, today: date, summary: BillingSummary, wait_turn: Callable
 # ------------------------------------------------------------------ reading a batch
 
 class _Line(NamedTuple):
-    """A subscription line's amounts: the invoice line's columns and its API form."""
+    """A subscription line's amounts: the invoice line's columns."""
 
     position: int
     is_text_line: bool
     product: object                 # as the database returned it (None, or the product's id)
     amounts: tuple                  # quantity, unit_price_incl, tax_percentage, total_incl,
                                     # total_vat, total_excl: database integers (None on text lines)
-    json: str                       # the line's JSON members after its description
 
 
 class _Shape(NamedTuple):
@@ -420,8 +407,7 @@ class _Shape(NamedTuple):
 
     lines: tuple[_Line, ...]
     totals: tuple[int, int, int]    # total_incl, total_vat, total_excl as database integers
-    json: str                       # the invoice's JSON members from total_incl to open_amount
-    open: bool                      # something to pay (open_amount > 0)
+    vat_breakdown: str              # as stored on the invoice (serialize.vat_breakdown_json)
 
 
 _LINE_FIELDS = (SubscriptionLine.subscription, SubscriptionLine.position, SubscriptionLine.description,
@@ -459,50 +445,27 @@ def _among(field: peewee.Field, keys: list) -> peewee.Expression:
     return field.in_(keys)
 
 
-def _members(values: dict) -> str:
-    """`"a": 1, "b": "x"`: a JSON object's members as models.events encodes them."""
-    return _dumps(values)[1:-1]
-
-
 @functools.lru_cache(maxsize=4096)
 def _shape(key: tuple) -> _Shape:
-    """The shared part of the invoices of subscriptions whose lines have these amounts: the
-    values models.serialize.invoice shows for them, computed as models.totals does."""
+    """The shared part of the invoices of subscriptions whose lines have these amounts: their
+    totals and VAT breakdown, computed as models.totals does."""
     lines, amounts = [], []
     for position, is_text_line, product, raw in key:
         values: list[Any] = [None if value is None else field.python_value(value)
                              for field, value in zip(_AMOUNT_FIELDS, raw, strict=True)]
-        quantity, price, rate, total_incl, total_vat, total_excl = values
+        quantity, price, rate = values[:3]
         if not is_text_line:
             amounts.append(LineAmounts(quantity, price, rate))
-        # serialize.invoice_line's members after id, position and description.
-        shown = _members({
-            "quantity": plain(quantity), "unit_price_incl": money(price), "tax_percentage": plain(rate),
-            "product_id": None if product is None else str(InvoiceLine.product.python_value(product)),
-            "is_text_line": is_text_line, "total_incl": money(total_incl), "total_excl": money(total_excl),
-            "total_vat": money(total_vat)})
-        lines.append(_Line(position, is_text_line, product, raw, shown))
+        lines.append(_Line(position, is_text_line, product, raw))
     totals = invoice_totals(amounts)
-    paid = Decimal("0.00")
-    shown = _members({
-        "total_incl": money(totals.total_incl), "total_excl": money(totals.total_excl),
-        "total_vat": money(totals.total_vat),
-        "vat_breakdown": [
-            {"tax_percentage": plain(rate.tax_percentage), "total_incl": money(rate.total_incl),
-             "total_vat": money(rate.total_vat), "total_excl": money(rate.total_excl)}
-            for rate in totals.vat_breakdown],
-        "amount_paid": money(paid), "open_amount": money(totals.total_incl - paid),
-    })
     cents = (Invoice.total_incl.db_value(totals.total_incl), Invoice.total_vat.db_value(totals.total_vat),
              Invoice.total_excl.db_value(totals.total_excl))
-    return _Shape(tuple(lines), cents, shown, totals.total_incl - paid > 0)
+    return _Shape(tuple(lines), cents, vat_breakdown_json(totals))
 
 
 class _Customer(NamedTuple):
     id: str                          # database value
-    key: str                         # the id as the API shows it
     snapshot: tuple                  # SNAPSHOT_FIELDS, copied onto issued invoices
-    json: str                        # the invoice's `contact` object
 
 
 def _contacts(administration_id, contact_ids: set) -> dict:
@@ -512,11 +475,7 @@ def _contacts(administration_id, contact_ids: set) -> dict:
     customers = {}
     for raw_id, *snapshot in database.execute_sql(*query.sql()):   # all text columns
         contact_id = raw_id if isinstance(raw_id, uuid.UUID) else uuid.UUID(raw_id)
-        values = dict(zip(SNAPSHOT_FIELDS, snapshot, strict=True))
-        # serialize.invoice_contact: the same for a concept (live) and an issued (copy) invoice.
-        shown = ", ".join(f'"{name}": {_text(values[name])}' for name in INVOICE_CONTACT_FIELDS)
-        customers[contact_id] = _Customer(contact_id.hex, str(contact_id), tuple(snapshot),
-                                          f'{{"id": "{contact_id}", {shown}}}')
+        customers[contact_id] = _Customer(contact_id.hex, tuple(snapshot))
     return customers
 
 
@@ -592,7 +551,6 @@ class _Context(NamedTuple):
     administration_id: uuid.UUID
     administration: str              # database value
     now: datetime
-    now_shown: str | None
     today: date
 
 
@@ -602,7 +560,7 @@ INVOICE_FIELDS: list[peewee.Field] = [
     Invoice.id, Invoice.administration, Invoice.number, Invoice.status, Invoice.is_credit_note,
     Invoice.credit_of, Invoice.contact, *(getattr(Invoice, f"contact_{name}") for name in SNAPSHOT_FIELDS),
     Invoice.invoice_date, Invoice.due_date, Invoice.currency, Invoice.reference, Invoice.note,
-    Invoice.total_incl, Invoice.total_vat, Invoice.total_excl, Invoice.amount_paid,
+    Invoice.total_incl, Invoice.total_vat, Invoice.total_excl, Invoice.amount_paid, Invoice.vat_breakdown,
     Invoice.created_at, Invoice.updated_at]
 _NUMBER = next(n for n, f in enumerate(INVOICE_FIELDS) if f is Invoice.number)  # peewee's == is SQL
 LINE_FIELDS: list[peewee.Field] = [
@@ -613,54 +571,57 @@ LINE_FIELDS: list[peewee.Field] = [
 
 
 class _Draft:
-    """One invoice ready to write: its row, its lines' rows and its event's data (JSON); an
-    issued one gets its number last (`number`), when the batch has taken its block."""
+    """One invoice ready to write: its row, its lines' rows and what its event shows of it
+    (serialize.INVOICE_VALUES and LINE_VALUES); an issued one gets its number last
+    (`number`), when the batch has taken its block."""
 
-    __slots__ = ("administration_id", "row", "lines", "issued", "year", "_head", "_tail", "data")
+    __slots__ = ("administration_id", "row", "lines", "issued", "year", "values", "line_values", "today")
 
     def __init__(self, administration_id, row: list, lines: list[tuple], issued: bool, year: int,
-                 head: str, tail: str) -> None:
+                 values: list, line_values: list[tuple], today: date) -> None:
         self.administration_id, self.row, self.lines = administration_id, row, lines
-        self.issued, self.year, self._head, self._tail = issued, year, head, tail
-        self.data = simplejson.RawJSON(head + "null" + tail)
+        self.issued, self.year, self.values, self.line_values = issued, year, values, line_values
+        self.today = today
 
     def number(self, number: str) -> None:
-        self.row[_NUMBER] = number
-        self.data = simplejson.RawJSON(self._head + _text(number) + self._tail)
+        self.row[_NUMBER] = self.values[_SHOWN_NUMBER] = number
+
+    def data(self) -> simplejson.RawJSON:
+        """The `invoice.created` event's data: the invoice as the API shows it."""
+        return simplejson.RawJSON(serialize.invoice_json(self.values, self.line_values, self.today))
+
+
+_SHOWN_NUMBER = serialize.INVOICE_VALUES.index("number")
 
 
 def _draft(claim: _Claim, lines: tuple, customer: _Customer, context: _Context, line_ids: Iterator[str]
            ) -> _Draft:
     """The invoice of one claimed period: a concept, or issued (its number comes later) with
-    a copy of the contact (as models.invoices issues one). Its event data is what
-    models.serialize.invoice shows for it, written as JSON text directly."""
+    a copy of the contact (as models.invoices issues one), and the values its event shows."""
     sub = claim.subscription
     shape, descriptions = lines
     issued = sub.invoice_status == "verzonden"
     status = "verzonden" if issued else "concept"
     due_date = claim.start + timedelta(days=sub.payment_term_days)
     label = period_label(claim.start, claim.end)
-    line_rows, line_json = [], []
+    line_rows, line_values = [], []
     for line, description, line_id in zip(shape.lines, descriptions, line_ids, strict=False):
         text = description if line.is_text_line else f"{description} ({label})"
         line_rows.append((line_id, context.administration, claim.invoice_id, line.position, text,
                           line.is_text_line, line.product, *line.amounts, None, context.now, context.now))
-        line_json.append(f'{{"id": "{dashed(line_id)}", "position": {line.position}, '
-                         f'"description": {_text(text)}, {line.json}}}')
+        quantity, price, rate, total_incl, total_vat, total_excl = line.amounts
+        line_values.append((line_id, line.position, text, quantity, price, rate, line.product,
+                            line.is_text_line, total_incl, total_excl, total_vat))
+    snapshot = customer.snapshot if issued else _NO_SNAPSHOT
     row = [claim.invoice_id, context.administration, None, status, False, None, customer.id,
-           *(customer.snapshot if issued else _NO_SNAPSHOT), claim.start, due_date, sub.currency,
-           sub.reference, sub.note, *shape.totals, 0, context.now, context.now]
-    overdue = status in OPEN_STATUSES and shape.open and due_date < context.today
-    # serialize.invoice's members in its order, encoded as models.events encodes them.
-    head = f'{{"id": "{dashed(claim.invoice_id)}", "number": '
-    tail = (f', "status": {_text(status)}, "is_credit_note": false, "credit_of": null, '
-            f'"contact_id": "{customer.key}", "contact": {customer.json}, '
-            f'"invoice_date": "{claim.start.isoformat()}", "due_date": "{due_date.isoformat()}", '
-            f'"currency": {_text(sub.currency)}, "reference": {_text(sub.reference)}, '
-            f'"note": {_text(sub.note)}, "lines": [{", ".join(line_json)}], {shape.json}, '
-            f'"overdue": {"true" if overdue else "false"}, '
-            f'"created_at": "{context.now_shown}", "updated_at": "{context.now_shown}"}}')
-    return _Draft(context.administration_id, row, line_rows, issued, claim.start.year, head, tail)
+           *snapshot, claim.start, due_date, sub.currency, sub.reference, sub.note, *shape.totals, 0,
+           shape.vat_breakdown, context.now, context.now]
+    # serialize.INVOICE_VALUES: the row's values, with the live contact (shown while concept).
+    values = [claim.invoice_id, None, status, False, None, customer.id, *snapshot, *customer.snapshot,
+              claim.start, due_date, sub.currency, sub.reference, sub.note, *shape.totals, 0,
+              shape.vat_breakdown, context.now, context.now]
+    return _Draft(context.administration_id, row, line_rows, issued, claim.start.year, values, line_values,
+                  context.today)
 
 
 def _write(invoices: list[_Draft], summary: BillingSummary) -> None:
@@ -669,5 +630,6 @@ def _write(invoices: list[_Draft], summary: BillingSummary) -> None:
         return
     write_rows(Invoice, INVOICE_FIELDS, [draft.row for draft in invoices])
     write_rows(InvoiceLine, LINE_FIELDS, [line for draft in invoices for line in draft.lines])
-    record_events(invoices[0].administration_id, [("invoice.created", draft.data) for draft in invoices])
+    record_events(invoices[0].administration_id,
+                  [("invoice.created", draft.data()) for draft in invoices])
     summary.invoices += len(invoices)

@@ -39,6 +39,7 @@ NUMBER_SERIES = "invoice"
 STATUSES = ("concept", "verzonden", "deels_betaald", "betaald", "oninbaar", "gecrediteerd")
 #: Issued and still expecting money: these can be overdue.
 OPEN_STATUSES = ("verzonden", "deels_betaald")
+assert OPEN_STATUSES == serialize.OVERDUE_STATUSES, "the invoice JSON decides `overdue` by these"
 
 # Every status change an invoice can make, and what may cause it:
 #   "request": the client asks for the status (POST or PATCH `status`);
@@ -120,6 +121,9 @@ class Invoice(TenantModel):
     total_vat = MoneyField(default=0)
     total_excl = MoneyField(default=0)
     amount_paid = MoneyField(default=0)
+    # The VAT breakdown of the lines as the API shows it (JSON text), computed when the lines
+    # are set (models.serialize.vat_breakdown_json); null on rows written before it was stored.
+    vat_breakdown = peewee.TextField(null=True)
 
     # Set by peewee for the foreign keys, and by attach_lines().
     administration_id: uuid.UUID
@@ -330,12 +334,52 @@ def parse_date(value, field: str, *, query: bool = False) -> date | None:
                     errors=[{"field": field, "message": "not a valid date (YYYY-MM-DD)"}]) from None
 
 
+# The columns of serialize.INVOICE_VALUES / LINE_VALUES: an invoice read for the API.
+READ_COLUMNS = tuple(getattr(Contact, name[len("contact."):]) if name.startswith("contact.")
+                     else getattr(Invoice, name) for name in serialize.INVOICE_VALUES)
+LINE_READ_COLUMNS = (InvoiceLine.invoice, *(getattr(InvoiceLine, name) for name in serialize.LINE_VALUES))
+
+
+def reading(administration_id):
+    """Invoices with what the API shows of them, as database values (no model instances)."""
+    return (Invoice.select(*READ_COLUMNS).join(Contact)
+            .where(Invoice.administration == administration_id))
+
+
+def raw_rows(query) -> list[tuple]:
+    """A query's rows exactly as the database driver returns them (no field conversions)."""
+    return list(database.execute_sql(*query.sql()))
+
+
+def read_lines(administration_id, rows: list[tuple]) -> list[serialize.InvoiceRead]:
+    """The invoices (READ_COLUMNS rows) with their lines, read with one more query."""
+    by_invoice: dict = {row[0]: [] for row in rows}
+    if rows:
+        query = (InvoiceLine.select(*LINE_READ_COLUMNS)
+                 .where(InvoiceLine.administration == administration_id,
+                        InvoiceLine.invoice.in_(list(by_invoice)))
+                 .order_by(InvoiceLine.invoice, InvoiceLine.position))
+        for line in raw_rows(query):
+            by_invoice[line[0]].append(line[1:])
+    return [serialize.InvoiceRead(row, by_invoice[row[0]]) for row in rows]
+
+
+def read_invoice(administration_id, invoice_id) -> serialize.InvoiceRead:
+    """GET /invoices/{id}: one invoice as the API shows it (two queries), or NotFound."""
+    key = parse_uuid(invoice_id, "invoice")
+    rows = raw_rows(reading(administration_id).where(Invoice.id == key))
+    if not rows:
+        raise NotFound(f"invoice {invoice_id} not found")
+    return read_lines(administration_id, rows)[0]
+
+
 def list_invoices(administration_id, *, limit=100, offset=0, status=None, contact_id=None,
                   overdue=None, date_from=None, date_to=None, updated_since=None,
                   number=None,
                   starting_after=None, ending_before=None) -> Page:
-    """One page of invoices with contacts and lines, in at most three queries whatever the page size."""
-    query = _with_contact(administration_id)
+    """One page of invoices (serialize.InvoiceRead) with contacts and lines, in at most three
+    queries whatever the page size."""
+    query = reading(administration_id)
     statuses = parse_statuses(status, STATUSES)
     if statuses:
         query = query.where(Invoice.status.in_(statuses))
@@ -353,8 +397,8 @@ def list_invoices(administration_id, *, limit=100, offset=0, status=None, contac
         query = query.where(Invoice.number == number)
     page = paginate(query, Invoice, limit=limit, offset=offset,
                     administration_id=administration_id, starting_after=starting_after,
-                    ending_before=ending_before, updated_since=updated_since)
-    attach_lines(page.rows)
+                    ending_before=ending_before, updated_since=updated_since, fetch=raw_rows)
+    page.rows = read_lines(administration_id, page.rows)
     return page
 
 
@@ -423,6 +467,7 @@ def _set_lines(invoice: Invoice, lines: list[InvoiceLine]) -> None:
     totals = invoice_totals(line.amounts() for line in lines if not line.is_text_line)
     invoice.total_incl, invoice.total_vat, invoice.total_excl = (totals.total_incl, totals.total_vat,
                                                                  totals.total_excl)
+    invoice.vat_breakdown = serialize.vat_breakdown_json(totals)
     for line in lines:
         line.invoice_id = invoice.id
     invoice.loaded_lines = lines
@@ -476,7 +521,7 @@ def create_invoice(administration_id, data: dict) -> Invoice:
     invoice.created_at = invoice.updated_at = now
     invoice.save(force_insert=True)
     _store_lines(invoice)
-    record_event(administration_id, "invoice.created", serialize.invoice(invoice))
+    record_event(administration_id, "invoice.created", serialize.invoice_document(invoice))
     return invoice
 
 
@@ -520,7 +565,7 @@ def update_invoice(administration_id, invoice_id, data: dict) -> Invoice:
     invoice.save()
     attach_lines([invoice])
     extra = {"previous_status": previous} if invoice.status != previous else {}
-    record_event(administration_id, "invoice.updated", serialize.invoice(invoice), **extra)
+    record_event(administration_id, "invoice.updated", serialize.invoice_document(invoice), **extra)
     return invoice
 
 
@@ -532,7 +577,7 @@ def delete_invoice(administration_id, invoice_id) -> None:
         raise Conflict(f"invoice {invoice.number} is {invoice.status}: only a concept can be deleted; "
                        "correct an issued invoice with a credit note")
     attach_lines([invoice])
-    data = serialize.invoice(invoice)
+    data = serialize.invoice_document(invoice)
     InvoiceLine.delete().where(InvoiceLine.administration == administration_id,
                                InvoiceLine.invoice == invoice.id).execute()
     invoice.delete_instance()
@@ -614,9 +659,9 @@ def credit_invoice(administration_id, invoice_id, data: dict | None = None) -> I
         change_status(original, "gecrediteerd", "credit")
     original.updated_at = utcnow()
     original.save()
-    record_event(administration_id, "invoice.created", serialize.invoice(credit))
+    record_event(administration_id, "invoice.created", serialize.invoice_document(credit))
     extra = {"previous_status": previous} if original.status != previous else {}
-    record_event(administration_id, "invoice.updated", serialize.invoice(original), **extra)
+    record_event(administration_id, "invoice.updated", serialize.invoice_document(original), **extra)
     return credit
 
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 import peewee
 
-from models.errors import DomainError
+from models.errors import DomainError, NotFound
 
 
 def naive_utc(value: datetime | str) -> datetime:
@@ -45,38 +45,42 @@ class Page:
     has_more: bool
 
 
-def _cursor_error(field: str, message: str) -> DomainError:
-    return DomainError(f"{field}: {message}", errors=[{"field": field, "message": message}])
-
-
 def _cursor_row(model, administration_id, order: tuple, field: str, value) -> peewee.Select:
     """The `order` values of the row a cursor names, as a subquery: a row of this resource in
     the administration (it need not match the list's filters any more)."""
     try:
         key = value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
     except ValueError:
-        raise _cursor_error(field, "not an id") from None
+        raise _no_such_row(model, field) from None
     return model.select(*order).where(model.id == key, model.administration == administration_id)
+
+
+def _no_such_row(model, field: str) -> NotFound:
+    message = f"no {model._meta.table_name.replace('_', ' ')} with this id in this list"
+    return NotFound(f"{field}: {message}", errors=[{"field": field, "message": message}])
 
 
 def paginate(query: peewee.ModelSelect | peewee.Select, model, *, limit: int, offset: int,
              updated_since=None, order: tuple | None = None, administration_id=None,
-             starting_after=None, ending_before=None) -> Page:
+             starting_after=None, ending_before=None, fetch=list) -> Page:
     """One page of `query` in `order` (default `created_at`, `id`), with `has_more` from one
     extra row and `total` counted only when the page does not already imply it, up to
     TOTAL_COUNT_LIMIT.
 
     With `starting_after` (`ending_before`) the page is the `limit` rows right after (before)
     that row, found by keyset on `order`; `has_more` then says whether rows follow (precede)
-    the page in that direction."""
+    the page in that direction. With both, the rows between the two, from the first; an
+    `offset` skips rows from the cursor on. A cursor that names no row of the resource is a
+    404. `total` counts the whole list, as on any page. `fetch` runs the page's query
+    (default: its rows as the query returns them)."""
     if updated_since is not None:
         query = query.where(model.updated_at >= naive_utc(updated_since))
     order = order or (model.created_at, model.id)
     if starting_after is not None or ending_before is not None:
         return _keyset_page(query, model, order, limit=limit, offset=offset,
-                            administration_id=administration_id,
+                            administration_id=administration_id, fetch=fetch,
                             starting_after=starting_after, ending_before=ending_before)
-    rows = list(query.order_by(*order).limit(limit + 1).offset(offset))
+    rows = fetch(query.order_by(*order).limit(limit + 1).offset(offset))
     has_more = len(rows) > limit
     del rows[limit:]
     seen = offset + len(rows)
@@ -90,38 +94,38 @@ def paginate(query: peewee.ModelSelect | peewee.Select, model, *, limit: int, of
     return Page(rows, limit, offset, min(matching, TOTAL_COUNT_LIMIT), total_exact, has_more)
 
 
-def _keyset_page(query, model, order: tuple, *, limit: int, offset: int, administration_id,
+def _keyset_page(query, model, order: tuple, *, limit: int, offset: int, administration_id, fetch,
                  starting_after, ending_before) -> Page:
-    if starting_after is not None and ending_before is not None:
-        raise _cursor_error("ending_before", "give starting_after or ending_before, not both")
-    field = "starting_after" if starting_after is not None else "ending_before"
-    if offset:
-        raise _cursor_error("offset", f"a page is found by {field} or by offset, not both")
     assert administration_id is not None, "a keyset page needs the administration"
-    cursor = _cursor_row(model, administration_id, order, field,
-                         starting_after if starting_after is not None else ending_before)
-    # The cursor row is read inside the page's own statement; only an empty page asks
-    # whether the cursor named a row at all.
+    # The cursor rows are read inside the page's own statement; only an empty page asks
+    # whether a cursor named a row at all.
     position = peewee.Tuple(*order)
-    if starting_after is not None:
-        rows = list(query.where(position > cursor).order_by(*order).limit(limit + 1))
-    else:
-        rows = list(query.where(position < cursor).order_by(*(c.desc() for c in order)).limit(limit + 1))
-    if not rows and not cursor.exists():
-        raise _cursor_error(field, f"no {model._meta.table_name.replace('_', ' ')} with this id in this list")
+    cursors = {field: _cursor_row(model, administration_id, order, field, value)
+               for field, value in (("starting_after", starting_after), ("ending_before", ending_before))
+               if value is not None}
+    whole = query
+    if "starting_after" in cursors:
+        query = query.where(position > cursors["starting_after"])
+    if "ending_before" in cursors:
+        query = query.where(position < cursors["ending_before"])
+    backwards = "starting_after" not in cursors
+    page = query.order_by(*((c.desc() for c in order) if backwards else order)).limit(limit + 1)
+    rows = fetch(page.offset(offset) if offset else page)
+    if not rows:
+        for field, cursor in cursors.items():
+            if not cursor.exists():
+                raise _no_such_row(model, field)
     has_more = len(rows) > limit
     del rows[limit:]
-    if ending_before is not None:
+    if backwards:
         rows.reverse()
-    matching = query.order_by().limit(TOTAL_COUNT_LIMIT + 1).count()
-    return Page(rows, limit, 0, min(matching, TOTAL_COUNT_LIMIT), matching <= TOTAL_COUNT_LIMIT,
+    matching = whole.order_by().limit(TOTAL_COUNT_LIMIT + 1).count()
+    return Page(rows, limit, offset, min(matching, TOTAL_COUNT_LIMIT), matching <= TOTAL_COUNT_LIMIT,
                 has_more)
 
 
 def parse_statuses(value: str | None, allowed: tuple[str, ...]) -> list[str] | None:
     """A `status` filter such as `verzonden,deels_betaald` as a list; an unknown status is a 400."""
-    from models.errors import DomainError
-
     if value is None:
         return None
     statuses = [s.strip() for s in value.split(",") if s.strip()]

@@ -113,7 +113,7 @@ def register_payment(administration_id, data: dict) -> Payment:
     )
     attach_lines([invoice])
     extra = {"previous_status": previous} if invoice.status != previous else {}
-    record_event(administration_id, "invoice.updated", serialize.invoice(invoice), **extra)
+    record_event(administration_id, "invoice.updated", serialize.invoice_document(invoice), **extra)
     return payment
 
 

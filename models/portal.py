@@ -14,7 +14,7 @@ import peewee
 
 from models.contacts import Contact
 from models.errors import NotFound
-from models.invoices import OPEN_STATUSES, Invoice, attach_lines, business_today
+from models.invoices import OPEN_STATUSES, Invoice, business_today, raw_rows, read_lines, reading
 from models.lines import attach_lines as attach_document_lines
 from models.payments import Payment
 from models.quotes import Quote, QuoteLine
@@ -66,13 +66,13 @@ def client_portal(administration_id, external_id: str) -> PortalView:
     active = (Subscription.of(administration_id)
               .where(Subscription.contact == contact.id, Subscription.status == "actief").count())
 
-    open_invoices = list(Invoice.select().where(mine, is_open)
-                         .order_by(Invoice.due_date, Invoice.invoice_date, Invoice.created_at, Invoice.id)
-                         .limit(OPEN_INVOICES_SHOWN))
-    others = list(Invoice.select().where(mine, Invoice.status != "concept", ~is_open)
-                  .order_by(Invoice.invoice_date.desc(), Invoice.created_at.desc(), Invoice.id.desc())
-                  .limit(OTHER_INVOICES_SHOWN))
-    invoices = attach_lines(open_invoices + others)
+    open_invoices = raw_rows(reading(administration_id).where(mine, is_open)
+                             .order_by(Invoice.due_date, Invoice.invoice_date, Invoice.created_at, Invoice.id)
+                             .limit(OPEN_INVOICES_SHOWN))
+    others = raw_rows(reading(administration_id).where(mine, Invoice.status != "concept", ~is_open)
+                      .order_by(Invoice.invoice_date.desc(), Invoice.created_at.desc(), Invoice.id.desc())
+                      .limit(OTHER_INVOICES_SHOWN))
+    invoices = read_lines(administration_id, open_invoices + others)
 
     quotes = list(Quote.of(administration_id)
                   .where(Quote.contact == contact.id, Quote.status == "verzonden",

@@ -1,17 +1,27 @@
-"""Resources as the API returns them (and as webhook payloads carry them)."""
+"""Resources as the API returns them (and as webhook payloads carry them).
+
+Invoices, the largest documents PayDock serves, have one definition written as JSON text
+(`invoice_json`): it takes the values exactly as the database returns them (integer cents,
+uuids as text, SQLite's timestamps as text), so a list reads rows without building model
+instances, Decimals or UUIDs, and the page is encoded without walking a thousand small
+dicts. The list, the detail, the client portal, the webhook payloads and the billing run
+all write an invoice through it; `invoice` is the same document as a dict (for the PDF/UBL
+renderers).
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import simplejson
+import simplejson.encoder
 
 from models.listing import Page
-from models.totals import invoice_totals
+from models.totals import InvoiceTotals, LineAmounts, invoice_totals
 
 
 def timestamp(value: datetime | None) -> str | None:
@@ -158,37 +168,193 @@ def invoice_line(row) -> dict:
     }
 
 
-def invoice(row, lines=None) -> dict:
-    """An invoice or credit note with its lines; `lines` defaults to `row.loaded_lines`."""
+# ------------------------------------------------------------------ invoices as JSON text
+
+#: The values `invoice_json` takes, in this order: Invoice columns by name, "contact.<f>" the
+#: live Contact's (shown while the invoice is a concept). models.invoices selects exactly
+#: these; the billing run builds them for the invoices it writes.
+INVOICE_VALUES = (
+    "id", "number", "status", "is_credit_note", "credit_of", "contact",
+    *(f"contact_{f}" for f in INVOICE_CONTACT_FIELDS), *(f"contact.{f}" for f in INVOICE_CONTACT_FIELDS),
+    "invoice_date", "due_date", "currency", "reference", "note",
+    "total_incl", "total_vat", "total_excl", "amount_paid", "vat_breakdown", "created_at", "updated_at",
+)
+#: The values of one line, in this order (InvoiceLine columns).
+LINE_VALUES = ("id", "position", "description", "quantity", "unit_price_incl", "tax_percentage", "product",
+               "is_text_line", "total_incl", "total_excl", "total_vat")
+
+_I = {name: index for index, name in enumerate(INVOICE_VALUES)}
+_SNAPSHOT = slice(_I[f"contact_{INVOICE_CONTACT_FIELDS[0]}"], _I[f"contact_{INVOICE_CONTACT_FIELDS[-1]}"] + 1)
+_LIVE = slice(_I[f"contact.{INVOICE_CONTACT_FIELDS[0]}"], _I[f"contact.{INVOICE_CONTACT_FIELDS[-1]}"] + 1)
+#: Statuses in which an invoice can be overdue (models.invoices.OPEN_STATUSES, which checks
+#: that they agree: models.invoices imports this module).
+OVERDUE_STATUSES = ("verzonden", "deels_betaald")
+_quote = simplejson.encoder.encode_basestring_ascii
+
+
+class InvoiceRead(NamedTuple):
+    """An invoice as read for the API: its INVOICE_VALUES and its lines' LINE_VALUES."""
+
+    values: Sequence
+    lines: Sequence[Sequence]
+
+
+def _text(value) -> str:
+    return "null" if value is None else _quote(value)
+
+
+def _uuid(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, str) and len(value) == 32:    # SQLite keeps uuids as hex
+        return f'"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"'
+    return f'"{value}"'
+
+
+def _timestamp(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, str):     # SQLite: "YYYY-MM-DD HH:MM:SS[.ffffff]"
+        return f'"{value[:10]}T{value[11:19]}{value[19:26] if len(value) > 19 else ".000000"}Z"'
+    return f'"{value.isoformat(timespec="microseconds")}Z"'
+
+
+def _day(value) -> str:
+    if value is None:
+        return "null"
+    return f'"{value}"' if isinstance(value, str) else f'"{value.isoformat()}"'
+
+
+def _fixed(value, scale: int, digits: int, padded: bool) -> str:
+    """An integer number of 1/scale units as an exact JSON number: with `digits` decimals
+    (money, as `money`), or without padding zeros (quantities and rates, as `plain`)."""
+    if value is None:
+        return "null"
+    units = int(value)
+    sign = "-" if units < 0 else ""
+    whole, part = divmod(-units if units < 0 else units, scale)
+    if padded:
+        return f"{sign}{whole}.{part:0{digits}d}"
+    if not part:
+        return f"{sign}{whole}" if whole else "0"
+    return f"{sign}{whole}.{part:0{digits}d}".rstrip("0")
+
+
+def _money(cents) -> str:
+    return _fixed(cents, 100, 2, True)
+
+
+def _bool(value) -> str:
+    return "true" if value else "false"
+
+
+def vat_breakdown_json(totals: InvoiceTotals) -> str:
+    """The `vat_breakdown` of these totals as JSON text (stored on the invoice when its lines
+    are set: reading an invoice never recomputes it)."""
+    return "[" + ", ".join(
+        f'{{"tax_percentage": {plain(rate.tax_percentage)}, "total_incl": {money(rate.total_incl)}, '
+        f'"total_vat": {money(rate.total_vat)}, "total_excl": {money(rate.total_excl)}}}'
+        for rate in totals.vat_breakdown) + "]"
+
+
+def _line_amounts(line: Sequence) -> LineAmounts:
+    return LineAmounts(Decimal(int(line[3])).scaleb(-4), Decimal(int(line[4])).scaleb(-2),
+                       Decimal(int(line[5])).scaleb(-2))
+
+
+def invoice_line_json(line: Sequence) -> str:
+    """One line (LINE_VALUES, database values) as JSON text, as `invoice_line` shows it."""
+    (line_id, position, description, quantity, price, rate, product, is_text_line,
+     total_incl, total_excl, total_vat) = line
+    return (f'{{"id": {_uuid(line_id)}, "position": {position}, "description": {_text(description)}, '
+            f'"quantity": {_fixed(quantity, 10000, 4, False)}, "unit_price_incl": {_money(price)}, '
+            f'"tax_percentage": {_fixed(rate, 100, 2, False)}, "product_id": {_uuid(product)}, '
+            f'"is_text_line": {_bool(is_text_line)}, "total_incl": {_money(total_incl)}, '
+            f'"total_excl": {_money(total_excl)}, "total_vat": {_money(total_vat)}}}')
+
+
+def invoice_json(values: Sequence, lines: Sequence[Sequence], today: date) -> str:
+    """An invoice or credit note (INVOICE_VALUES and its lines' LINE_VALUES, as the database
+    returns them) as the API's JSON text; `today` decides `overdue`."""
+    status = values[2]
+    contact = values[_LIVE] if status == "concept" else values[_SNAPSHOT]
+    contact_json = ", ".join(f'"{name}": {_text(value)}'
+                             for name, value in zip(INVOICE_CONTACT_FIELDS, contact, strict=True))
+    (total_incl, total_vat, total_excl, amount_paid, breakdown,
+     created_at, updated_at) = values[_I["total_incl"]:]
+    total_incl, amount_paid = int(total_incl), int(amount_paid)
+    open_cents = total_incl - amount_paid
+    due_date = values[_I["due_date"]]
+    overdue = (status in OVERDUE_STATUSES and open_cents > 0
+               and (due_date if isinstance(due_date, str) else due_date.isoformat()) < today.isoformat())
+    if breakdown is None:   # written before breakdowns were stored
+        breakdown = vat_breakdown_json(invoice_totals(_line_amounts(line) for line in lines if not line[7]))
+    return (f'{{"id": {_uuid(values[0])}, "number": {_text(values[1])}, "status": {_text(status)}, '
+            f'"is_credit_note": {_bool(values[3])}, "credit_of": {_uuid(values[4])}, '
+            f'"contact_id": {_uuid(values[5])}, "contact": {{"id": {_uuid(values[5])}, {contact_json}}}, '
+            f'"invoice_date": {_day(values[_I["invoice_date"]])}, "due_date": {_day(due_date)}, '
+            f'"currency": {_text(values[_I["currency"]])}, "reference": {_text(values[_I["reference"]])}, '
+            f'"note": {_text(values[_I["note"]])}, '
+            f'"lines": [{", ".join([invoice_line_json(line) for line in lines])}], '
+            f'"total_incl": {_money(total_incl)}, "total_excl": {_money(total_excl)}, '
+            f'"total_vat": {_money(total_vat)}, "vat_breakdown": {breakdown}, '
+            f'"amount_paid": {_money(amount_paid)}, "open_amount": {_money(open_cents)}, '
+            f'"overdue": {_bool(overdue)}, "created_at": {_timestamp(created_at)}, '
+            f'"updated_at": {_timestamp(updated_at)}}}')
+
+
+def invoice_values(row) -> tuple:
+    """An Invoice instance's INVOICE_VALUES as database values (the live contact is read only
+    while it is a concept, as the API shows it only then)."""
+    meta = type(row)._meta
+    values: list[Any] = []
+    for name in INVOICE_VALUES:
+        if name.startswith("contact."):
+            field = name[len("contact."):]
+            values.append(getattr(row.contact, field) if row.status == "concept" else None)
+        else:
+            field_object = meta.fields[name]
+            values.append(field_object.db_value(getattr(row, field_object.name if name != "contact"
+                                                        and name != "credit_of" else f"{name}_id")))
+    return tuple(values)
+
+
+def line_values(line) -> tuple:
+    """An InvoiceLine instance's LINE_VALUES as database values."""
+    meta = type(line)._meta
+    return tuple(meta.fields[name].db_value(getattr(line, "product_id" if name == "product" else name))
+                 for name in LINE_VALUES)
+
+
+def _read_of(row, lines=None) -> InvoiceRead:
+    if isinstance(row, InvoiceRead):
+        return row
     lines = row.loaded_lines if lines is None else lines
-    totals = invoice_totals(line.amounts() for line in lines if not line.is_text_line)
-    return {
-        "id": str(row.id),
-        "number": row.number,
-        "status": row.status,
-        "is_credit_note": row.is_credit_note,
-        "credit_of": None if row.credit_of_id is None else str(row.credit_of_id),
-        "contact_id": str(row.contact_id),
-        "contact": invoice_contact(row),
-        "invoice_date": day(row.invoice_date),
-        "due_date": day(row.due_date),
-        "currency": row.currency,
-        "reference": row.reference,
-        "note": row.note,
-        "lines": [invoice_line(line) for line in lines],
-        "total_incl": money(row.total_incl),
-        "total_excl": money(row.total_excl),
-        "total_vat": money(row.total_vat),
-        "vat_breakdown": [
-            {"tax_percentage": plain(rate.tax_percentage), "total_incl": money(rate.total_incl),
-             "total_vat": money(rate.total_vat), "total_excl": money(rate.total_excl)}
-            for rate in totals.vat_breakdown
-        ],
-        "amount_paid": money(row.amount_paid),
-        "open_amount": money(row.open_amount),
-        "overdue": row.overdue,
-        **_base(row),
-    }
+    return InvoiceRead(invoice_values(row), [line_values(line) for line in lines])
+
+
+def _today() -> date:
+    from models.invoices import business_today
+
+    return business_today()
+
+
+def invoice_document(row, lines=None, today: date | None = None) -> simplejson.RawJSON:
+    """An invoice (an Invoice with its lines, or an InvoiceRead) as the API's JSON, encoded."""
+    read = _read_of(row, lines)
+    return simplejson.RawJSON(invoice_json(read.values, read.lines, today or _today()))
+
+
+def invoice(row, lines=None) -> dict:
+    """An invoice or credit note with its lines (`lines` defaults to `row.loaded_lines`), as a
+    dict with Decimal amounts: `invoice_document` read back."""
+    return simplejson.loads(invoice_document(row, lines).encoded_json, use_decimal=True)
+
+
+def invoice_page(listed: Page) -> dict:
+    """A page of InvoiceRead rows as the list envelope (one `today` for the whole page)."""
+    today = _today()
+    return page(listed, lambda read: simplejson.RawJSON(invoice_json(read.values, read.lines, today)))
 
 
 def payment(row) -> dict:
@@ -312,6 +478,7 @@ def subscription(row) -> dict:
 
 def client_portal(view) -> dict:
     """GET /client-portal/{external_id} (models.portal.PortalView)."""
+    today = _today()
     return {
         "contact": contact(view.contact),
         "summary": {
@@ -320,7 +487,7 @@ def client_portal(view) -> dict:
             "active_subscriptions": view.active_subscriptions,
             "balance": money(view.balance),
         },
-        "invoices": [invoice(row) for row in view.invoices],
+        "invoices": [invoice_document(row, today=today) for row in view.invoices],
         "quotes": [quote(row) for row in view.quotes],
         "subscriptions": [subscription(row) for row in view.subscriptions],
         "recent_payments": [payment(row) for row in view.payments],

@@ -10,6 +10,11 @@ from starlette.responses import Response
 JSONIFIER = Jsonifier(simplejson, use_decimal=True, cls=simplejson.JSONEncoder)
 
 
+def encode(body) -> bytes:
+    """A JSON document (dicts, lists, Decimal money) as response bytes."""
+    return JSONIFIER.dumps(body)
+
+
 def as_json(result):
     """Handlers return body, (body, status) or (body, status, headers)."""
     parts = result if isinstance(result, tuple) else (result,)
@@ -29,8 +34,10 @@ def respond(result) -> Response:
         content = b""
     elif isinstance(body, bytes | str):
         content = body
+    elif isinstance(body, simplejson.RawJSON):
+        content = body.encoded_json
     else:
-        content = JSONIFIER.dumps(body)
+        content = encode(body)
     return Response(content, status_code=status, headers=headers)
 
 

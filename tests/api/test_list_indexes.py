@@ -45,6 +45,11 @@ LISTS = {
                                        "action": (ADMIN, "action"), "target_id": (ADMIN, "target_id")}),
 }
 
+# A cursor (starting_after / ending_before) seeks in the list order's own index.
+for _operation, (_table, _wanted) in LISTS.items():
+    if _operation != "list_events":
+        _wanted["starting_after"] = _wanted["ending_before"] = _wanted[ORDER]
+
 #: Parameters no B-tree index can narrow: paging, substring search, and flags most rows share
 #: (the list order's index serves those pages, skipping the few rows that do not match).
 NOT_INDEXED = {"limit", "offset", "q", "archived", "active"}
