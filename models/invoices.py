@@ -379,7 +379,8 @@ def list_invoices(administration_id, *, limit=100, offset=0, status=None, contac
                   starting_after=None, ending_before=None) -> Page:
     """One page of invoices (serialize.InvoiceRead) with contacts and lines, in at most three
     queries whatever the page size."""
-    query = reading(administration_id)
+    # The filters, on the invoices alone: what `total` counts (without the contact join).
+    query = Invoice.select(Invoice.id).where(Invoice.administration == administration_id)
     statuses = parse_statuses(status, STATUSES)
     if statuses:
         query = query.where(Invoice.status.in_(statuses))
@@ -395,9 +396,10 @@ def list_invoices(administration_id, *, limit=100, offset=0, status=None, contac
         query = query.where(Invoice.invoice_date <= parse_date(date_to, "date_to", query=True))
     if number is not None:
         query = query.where(Invoice.number == number)
-    page = paginate(query, Invoice, limit=limit, offset=offset,
+    page = paginate(query.select(*READ_COLUMNS).join(Contact), Invoice, limit=limit, offset=offset,
                     administration_id=administration_id, starting_after=starting_after,
-                    ending_before=ending_before, updated_since=updated_since, fetch=raw_rows)
+                    ending_before=ending_before, updated_since=updated_since, fetch=raw_rows,
+                    counted=query)
     page.rows = read_lines(administration_id, page.rows)
     return page
 

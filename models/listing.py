@@ -62,7 +62,7 @@ def _no_such_row(model, field: str) -> NotFound:
 
 def paginate(query: peewee.ModelSelect | peewee.Select, model, *, limit: int, offset: int,
              updated_since=None, order: tuple | None = None, administration_id=None,
-             starting_after=None, ending_before=None, fetch=list) -> Page:
+             starting_after=None, ending_before=None, fetch=list, counted=None) -> Page:
     """One page of `query` in `order` (default `created_at`, `id`), with `has_more` from one
     extra row and `total` counted only when the page does not already imply it, up to
     TOTAL_COUNT_LIMIT.
@@ -72,12 +72,15 @@ def paginate(query: peewee.ModelSelect | peewee.Select, model, *, limit: int, of
     the page in that direction. With both, the rows between the two, from the first; an
     `offset` skips rows from the cursor on. A cursor that names no row of the resource is a
     404. `total` counts the whole list, as on any page. `fetch` runs the page's query
-    (default: its rows as the query returns them)."""
+    (default: its rows as the query returns them); `counted`, the same rows selected more
+    simply (no joins), is what `total` counts when given."""
+    counted = query if counted is None else counted
     if updated_since is not None:
         query = query.where(model.updated_at >= naive_utc(updated_since))
+        counted = counted.where(model.updated_at >= naive_utc(updated_since))
     order = order or (model.created_at, model.id)
     if starting_after is not None or ending_before is not None:
-        return _keyset_page(query, model, order, limit=limit, offset=offset,
+        return _keyset_page(query, model, order, limit=limit, offset=offset, counted=counted,
                             administration_id=administration_id, fetch=fetch,
                             starting_after=starting_after, ending_before=ending_before)
     rows = fetch(query.order_by(*order).limit(limit + 1).offset(offset))
@@ -89,13 +92,13 @@ def paginate(query: peewee.ModelSelect | peewee.Select, model, *, limit: int, of
     elif has_more and seen >= TOTAL_COUNT_LIMIT:
         matching = TOTAL_COUNT_LIMIT + 1  # more than the cap, known without counting
     else:
-        matching = query.order_by().limit(TOTAL_COUNT_LIMIT + 1).count()
+        matching = counted.order_by().limit(TOTAL_COUNT_LIMIT + 1).count()
     total_exact = matching <= TOTAL_COUNT_LIMIT
     return Page(rows, limit, offset, min(matching, TOTAL_COUNT_LIMIT), total_exact, has_more)
 
 
-def _keyset_page(query, model, order: tuple, *, limit: int, offset: int, administration_id, fetch,
-                 starting_after, ending_before) -> Page:
+def _keyset_page(query, model, order: tuple, *, limit: int, offset: int, counted, administration_id,
+                 fetch, starting_after, ending_before) -> Page:
     assert administration_id is not None, "a keyset page needs the administration"
     # The cursor rows are read inside the page's own statement; only an empty page asks
     # whether a cursor named a row at all.
@@ -103,7 +106,6 @@ def _keyset_page(query, model, order: tuple, *, limit: int, offset: int, adminis
     cursors = {field: _cursor_row(model, administration_id, order, field, value)
                for field, value in (("starting_after", starting_after), ("ending_before", ending_before))
                if value is not None}
-    whole = query
     if "starting_after" in cursors:
         query = query.where(position > cursors["starting_after"])
     if "ending_before" in cursors:
@@ -119,7 +121,7 @@ def _keyset_page(query, model, order: tuple, *, limit: int, offset: int, adminis
     del rows[limit:]
     if backwards:
         rows.reverse()
-    matching = whole.order_by().limit(TOTAL_COUNT_LIMIT + 1).count()
+    matching = counted.order_by().limit(TOTAL_COUNT_LIMIT + 1).count()
     return Page(rows, limit, offset, min(matching, TOTAL_COUNT_LIMIT), matching <= TOTAL_COUNT_LIMIT,
                 has_more)
 
