@@ -77,9 +77,9 @@ def replace_contact(administration_id, contact_id, data: dict) -> Contact:
 
 # The documents that name a contact. Their models import this module, so their tables are
 # named here rather than imported: the rule holds whichever modules a process has loaded.
-_INVOICE = peewee.Table("invoice", ("administration_id", "contact_id", "status"))
-_QUOTE = peewee.Table("quote", ("administration_id", "contact_id"))
-_SUBSCRIPTION = peewee.Table("subscription", ("administration_id", "contact_id"))
+_INVOICE = peewee.Table("invoice")
+_QUOTE = peewee.Table("quote")
+_SUBSCRIPTION = peewee.Table("subscription")
 
 
 def _documents_naming(contact: Contact) -> tuple[bool, bool, bool, bool]:
@@ -87,13 +87,13 @@ def _documents_naming(contact: Contact) -> tuple[bool, bool, bool, bool]:
 
     def naming(table: peewee.Table, *conditions) -> peewee.Node:
         return peewee.fn.EXISTS(table.select(peewee.SQL("1")).where(
-            table.administration_id == Contact.administration, table.contact_id == Contact.id,
+            table.c.administration_id == Contact.administration, table.c.contact_id == Contact.id,
             *conditions))
 
-    row = (Contact.select(naming(_INVOICE, _INVOICE.status != "concept"),
-                          naming(_INVOICE, _INVOICE.status == "concept"),
+    row = (Contact.select(naming(_INVOICE, _INVOICE.c.status != "concept"),
+                          naming(_INVOICE, _INVOICE.c.status == "concept"),
                           naming(_QUOTE), naming(_SUBSCRIPTION))
-           .where(Contact.id == contact.id).tuples().get())
+           .where(Contact.id == contact.id).scalar(as_tuple=True))
     issued, concepts, quotes, subscriptions = (bool(value) for value in row)
     return issued, concepts, quotes, subscriptions
 

@@ -43,7 +43,7 @@ def cmd_demo(settings: Settings, args) -> int:
 
 
 def cmd_keys(settings: Settings, args) -> int:
-    from models import tenancy
+    from models import api_keys, tenancy
 
     _connect(settings)
     if args.keys_command == "create":
@@ -51,16 +51,16 @@ def cmd_keys(settings: Settings, args) -> int:
         if administration_id is None:
             administration_id = tenancy.create_administration(args.name).id
             print(f"administration {administration_id}")
-        key, token = tenancy.create_api_key(administration_id, args.name, args.scopes.split(","))
+        key, token = api_keys.create_api_key(administration_id, args.name, args.scopes.split(","))
         print(f"key {key.id} scopes {key.scopes}")
         print(token)
     elif args.keys_command == "list":
-        keys, _ = tenancy.list_api_keys(args.administration, limit=500)
+        keys, _ = api_keys.list_api_keys(args.administration, limit=500)
         for key in keys:
             state = "revoked" if key.revoked_at else "active"
             print(f"{key.id}  {key.prefix}…  {key.scopes:<22} {state:<8} {key.name}")
     elif args.keys_command == "revoke":
-        tenancy.revoke_api_key(args.administration, args.key_id)
+        api_keys.revoke_api_key(args.administration, args.key_id)
         print(f"revoked {args.key_id}")
     return 0
 
