@@ -96,28 +96,53 @@ def _message(error: ValidationError) -> str:
 class BodyValidator(JSONRequestBodyValidator):
     """Reads a JSON body defensively and reports every schema violation as a 422 with `errors[]`.
 
+    Whether a request has a body is decided by reading it, not from Content-Length: a body
+    sent with `Transfer-Encoding: chunked` has no Content-Length and is a body all the same
+    (it is counted against the size limit as it streams in). An empty body is no body: 400
+    when the operation needs one; otherwise the operation gets the schema's default (or
+    `{}`) as its JSON body, so a handler always receives a dict.
+
     A body needs `Content-Type: application/json` (charset UTF-8 if one is given):
-    anything else, or none, is 415; a request without a body needs none. Bodies that
-    are not UTF-8, not JSON, nested deeper than Python's parser allows, or hold numbers
-    too long to convert are 400. Text that no database can store (NUL characters,
-    unpaired surrogates) is 422."""
+    anything else, or none, is 415. Bodies that are not UTF-8, not JSON, nested deeper
+    than Python's parser allows, or hold numbers too long to convert are 400. Text that
+    no database can store (NUL characters, unpaired surrogates) is 422."""
 
     async def wrap_receive(self, receive, *, scope):
-        headers = dict(scope["headers"])
-        content_type = headers.get(b"content-type")
-        no_body = headers.get(b"content-length", b"0").strip() in (b"", b"0") and (
-            b"transfer-encoding" not in headers)
-        if content_type is None and no_body:
-            # No body at all: an optional body is left out (400 if the operation needs one).
-            return await super().wrap_receive(receive, scope=scope)
-        if content_type is None:
+        content_type = None
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                content_type = value
+        if content_type is not None:
+            charset = re.search(rb"charset=\"?([^\";]+)", content_type, re.I)
+            if charset and _codec_name(charset.group(1)) != "utf-8":
+                raise UnsupportedMediaTypeProblem(detail="JSON request bodies must be UTF-8")
+        raw = await _read_body(receive)
+        if not raw:
+            if self._required:
+                raise BadRequestProblem("RequestBody is required")
+            raw = json.dumps(self._schema.get("default", {})).encode()
+            self._validate(json.loads(raw))
+        elif content_type is None:
             raise UnsupportedMediaTypeProblem(
                 detail="A request body needs Content-Type: application/json"
             )
-        charset = re.search(rb"charset=\"?([^\";]+)", content_type, re.I)
-        if charset and _codec_name(charset.group(1)) != "utf-8":
-            raise UnsupportedMediaTypeProblem(detail="JSON request bodies must be UTF-8")
-        return await super().wrap_receive(receive, scope=scope)
+        else:
+            body = await self._parse(_once(raw), scope=scope)
+            if not (body is None and self._nullable):
+                self._validate(body)
+        headers = [(k, v) for k, v in scope["headers"]
+                   if k not in (b"content-length", b"transfer-encoding", b"content-type")]
+        headers += [(b"content-type", content_type or b"application/json"),
+                    (b"content-length", str(len(raw)).encode())]
+        replay = iter([{"type": "http.request", "body": raw, "more_body": False}])
+
+        async def receive_again():
+            try:
+                return next(replay)
+            except StopIteration:
+                return await receive()
+
+        return receive_again, {**scope, "headers": headers}
 
     async def _parse(self, stream, scope):
         raw = b"".join([chunk async for chunk in stream])
@@ -153,6 +178,23 @@ class BodyValidator(JSONRequestBodyValidator):
             message = "must not contain NUL characters (U+0000) or unpaired surrogates"
             raise Invalid.field(field or "body", message)
         return body
+
+
+async def _read_body(receive) -> bytes:
+    """The whole request body, however it was framed (the size limit applies as it streams)."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise BadRequestProblem(detail="The client left before the request body was complete")
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def _once(raw: bytes):
+    yield raw
 
 
 def _unstorable_text(value, path: str = "") -> str | None:
