@@ -8,6 +8,11 @@ The package is the only place that imports Connexion: `auth` (API keys), `resolv
 from __future__ import annotations
 
 import pathlib
+import warnings
+
+# Connexion imports starlette.testclient, which announces that it will need httpx2. PayDock
+# never uses the test client, so an operator cannot act on the warning: drop that one only.
+warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`", module="connexion")
 
 import peewee
 import yaml
