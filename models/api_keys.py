@@ -20,7 +20,7 @@ from models.audit import record_audit
 from models.db import BaseModel, database, utcnow
 from models.errors import Conflict, Invalid, NotFound
 from models.listing import Page, paginate
-from models.tenancy import Administration
+from models.tenancy import Administration, create_administration
 
 KEY_PREFIX = "ftj_"
 SCOPES = ("read", "write", "portal", "admin")
@@ -87,6 +87,15 @@ def create_api_key(administration_id, name: str, scopes: list[str],
     record_audit(administration_id, "api_key.created", "api_key", key.id, actor_key_id=acting_key_id,
                  details={"name": name, "prefix": key.prefix, "scopes": key.scope_list})
     return key, token
+
+
+@database.atomic()
+def create_administration_with_key(name: str, scopes: list[str]) -> tuple[Administration, ApiKey, str]:
+    """A new administration and its first key (`paydock keys create`): both or, when the key
+    is refused, neither."""
+    administration = create_administration(name)
+    key, token = create_api_key(administration.id, name, scopes)
+    return administration, key, token
 
 
 @database.atomic()
