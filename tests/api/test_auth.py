@@ -104,3 +104,11 @@ def test_public_endpoints_need_no_key(client):
         page = client.get(path)
         assert page.status_code == 200 and "swagger-ui" in page.text
     assert count_rows(ApiKey) >= 0
+
+
+def test_the_root_redirects_to_the_swagger_ui(client):
+    for method in ("GET", "HEAD"):
+        root = client.request(method, "/", follow_redirects=False)
+        assert root.status_code == 307 and root.headers["location"] == "/api/docs/", root.headers
+    page = client.get("/")
+    assert page.status_code == 200 and "swagger-ui" in page.text and str(page.url).endswith("/api/docs/")
