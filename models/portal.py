@@ -15,7 +15,7 @@ import peewee
 from models.contacts import Contact
 from models.errors import NotFound
 from models.invoices import OPEN_STATUSES, Invoice, business_today, raw_rows, read_lines, reading
-from models.lines import attach_lines as attach_document_lines
+from models.lines import attach_lines
 from models.payments import Payment
 from models.quotes import Quote, QuoteLine
 from models.subscriptions import Subscription, SubscriptionLine
@@ -86,8 +86,8 @@ def client_portal(administration_id, external_id: str) -> PortalView:
                          .limit(SUBSCRIPTIONS_SHOWN))
     for document in quotes + subscriptions:
         document.contact = contact
-    attach_document_lines(quotes, QuoteLine, "quote")
-    attach_document_lines(subscriptions, SubscriptionLine, "subscription")
+    attach_lines(quotes, QuoteLine)
+    attach_lines(subscriptions, SubscriptionLine)
 
     payments = list(Payment.of(administration_id).where(Payment.contact == contact.id)
                     .order_by(Payment.payment_date.desc(), Payment.created_at.desc(), Payment.id.desc())

@@ -23,6 +23,13 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
     # Imported here, not at module level: `paydock.settings` and `paydock.logging` are read by
     # gunicorn.conf.py before any logging is set up, and must not pull in Connexion (whose
     # import-time warnings would reach stderr as raw text).
+    import warnings
+
+    # Connexion imports starlette.testclient, which announces that it will need httpx2. PayDock
+    # never uses the test client, so an operator cannot act on the warning: drop that one only.
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`",
+                            module="connexion")
+
     import peewee
     import yaml
     from connexion import AsyncApp
@@ -31,9 +38,8 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
     from connexion.options import SwaggerUIOptions
 
     from models import db
+    from models.api_keys import KEY_CACHE
     from models.errors import DomainError
-    from models.tenancy import KEY_CACHE
-    from models.webhooks import configure as configure_webhooks
     from paydock import logging as paydock_logging
     from paydock import middleware, observability, problems
     from paydock.auth import rate_limit_charger
@@ -51,7 +57,6 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
         )
     )
     KEY_CACHE.ttl = settings.api_key_cache_seconds
-    configure_webhooks(settings)
     paydock_logging.configure_logging(settings.log_level, json_logs=settings.log_json)
     observability.configure(settings.metrics_dir)
 
