@@ -152,9 +152,13 @@ def _list_sql(table: str, joins: str, where: str, document: str, alias: str) -> 
               f"AND x.administration_id = %(administration)s))")
     return f"""
         WITH page AS (
-            SELECT {document} AS doc, {alias}.created_at, {alias}.id {matching} {cursor}
+            SELECT {alias}.created_at, {alias}.id {matching} {cursor}
             ORDER BY {alias}.created_at, {alias}.id LIMIT %(limit)s + 1 OFFSET %(offset)s
-        ), shown AS (SELECT * FROM page ORDER BY created_at, id LIMIT %(limit)s),
+        ), shown AS (
+            SELECT {document} AS doc, {alias}.created_at, {alias}.id
+            FROM (SELECT * FROM page ORDER BY created_at, id LIMIT %(limit)s) p
+            JOIN {table} {alias} ON {alias}.id = p.id {joins}
+        ),
         counted AS (SELECT count(*) AS n FROM page),
         total AS (
             SELECT CASE

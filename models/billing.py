@@ -55,7 +55,6 @@ from models.contacts import Contact
 from models.db import database, is_postgres, utcnow, write_rows
 from models.events import record_events
 from models.invoices import (
-    BUSINESS_TIMEZONE,
     NUMBER_SERIES,
     SNAPSHOT_FIELDS,
     Invoice,
@@ -64,7 +63,7 @@ from models.invoices import (
     check_transition,
 )
 from models.numbering import next_numbers
-from models.periods import periods_due
+from models.periods import BUSINESS_TIMEZONE, periods_due
 from models.serialize import vat_breakdown_json
 from models.subscriptions import Subscription, SubscriptionLine, SubscriptionPeriod, scheduled_start
 from models.tenancy import Administration

@@ -10,9 +10,8 @@ corrections are credit notes. After issuing, the status follows the payments
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import peewee
 
@@ -25,13 +24,12 @@ from models.lines import DocumentLine, attach_lines, build_lines, delete_lines, 
 from models.listing import Page, paginate, parse_statuses
 from models.numbering import next_number
 from models.parsing import parse_date, parse_uuid, referenced
+from models.periods import business_today
 from models.tenancy import Administration
 
 #: Days between invoice date and due date when neither the request nor the
 #: administration (`payment_term_days`) says otherwise.
 PAYMENT_TERM_DAYS = 30
-#: The calendar the business days of a Dutch administration follow.
-BUSINESS_TIMEZONE = ZoneInfo("Europe/Amsterdam")
 #: The series invoices and credit notes are numbered in (models.numbering).
 NUMBER_SERIES = "invoice"
 
@@ -84,11 +82,6 @@ SNAPSHOT_FIELDS = ("name", "email", "company_name", "address", "postal_code", "c
 
 #: |amount_paid| may not pass this; the API's totals stay far below it.
 MAX_AMOUNT_PAID = Decimal("10000000000000000.00")
-
-
-def business_today() -> date:
-    """Today in the Netherlands."""
-    return datetime.now(BUSINESS_TIMEZONE).date()
 
 
 class Invoice(TenantModel):

@@ -21,8 +21,8 @@ from models.errors import Invalid
 from models.money import to_decimal, to_money, to_quantity
 from models.parsing import missing_reference, reference_uuid
 from models.products import Product
-from models.tenancy import Administration
 from models.serialize import vat_breakdown_json
+from models.tenancy import Administration
 from models.totals import InvoiceTotals, LineAmounts, invoice_totals, line_amounts
 
 #: Bounds that keep every amount exact in the database (money as 64-bit cents).

@@ -9,9 +9,17 @@ from __future__ import annotations
 
 import calendar
 import functools
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 MONTHS_PER_INTERVAL = {"month": 1, "quarter": 3, "year": 12}
+#: The calendar the business days of a Dutch administration follow.
+BUSINESS_TIMEZONE = ZoneInfo("Europe/Amsterdam")
+
+
+def business_today() -> date:
+    """Today in the Netherlands."""
+    return datetime.now(BUSINESS_TIMEZONE).date()
 
 
 @functools.lru_cache(maxsize=8192)   # the billing run asks for the same few dates again and again

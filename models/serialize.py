@@ -23,6 +23,7 @@ import simplejson
 import simplejson.encoder
 
 from models.listing import Page
+from models.periods import business_today
 from models.totals import InvoiceTotals, LineAmounts, invoice_totals
 
 
@@ -336,8 +337,6 @@ def _read_of(row, lines=None) -> InvoiceRead:
 
 
 def _today() -> date:
-    from models.invoices import business_today
-
     return business_today()
 
 

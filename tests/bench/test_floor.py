@@ -13,7 +13,7 @@ from bench.invoice_data import PORTAL_EXTERNAL_ID
 from bench.scenarios import SEEDERS, TARGETS
 from bench.seed import KEY_SCOPES, order_seeders, seed_level
 from bench.servers import BenchServer
-from models import db, invoices, quotes, subscriptions
+from models import db, invoice_changes, invoices, quotes, subscriptions
 from models.contacts import Contact
 from models.invoices import business_today
 from tests.bench.owndb import own_database
@@ -41,7 +41,7 @@ def served(pg_server, tmp_path_factory):
             concept = invoices.create_invoice(admin, {"contact_id": customer.id, "lines": LINES})
             issued = invoices.create_invoice(admin, {"contact_id": customer.id, "status": "verzonden",
                                                      "lines": LINES})
-            credit = invoices.credit_invoice(admin, issued.id)
+            credit = invoice_changes.credit_invoice(admin, issued.id)
         floor_keys = json.dumps({key: [str(admin), KEY_SCOPES[name]] for name, key in seeded.keys.items()})
         log_dir = tmp_path_factory.mktemp("floor")
         servers = [BenchServer("paydock", TARGETS["paydock"].app, url, log_dir, workers=1),
