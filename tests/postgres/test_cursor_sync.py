@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 import httpx
 import pytest
 
-from models import contacts, db, tenancy
+from models import api_keys, contacts, db, tenancy
 from models.invoices import Invoice
 from tests.conftest import bind_test_database
 from tests.server import GunicornServer
@@ -27,7 +27,7 @@ def seed(pg_url) -> tuple[str, str, list[str]]:
     database = bind_test_database(pg_url)
     with database.connection_context():
         administration = tenancy.create_administration("Sync BV")
-        _, key = tenancy.create_api_key(administration.id, "sync", ["read", "write"])
+        _, key = api_keys.create_api_key(administration.id, "sync", ["read", "write"])
         contact = contacts.create_contact(administration.id, {"name": "Klant"})
         start = datetime(2026, 1, 1)
         rows = [{"id": uuid.uuid4(), "administration": administration.id, "contact": contact.id,
