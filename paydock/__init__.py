@@ -23,6 +23,13 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
     # Imported here, not at module level: `paydock.settings` and `paydock.logging` are read by
     # gunicorn.conf.py before any logging is set up, and must not pull in Connexion (whose
     # import-time warnings would reach stderr as raw text).
+    import warnings
+
+    # Connexion imports starlette.testclient, which announces that it will need httpx2. PayDock
+    # never uses the test client, so an operator cannot act on the warning: drop that one only.
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`",
+                            module="connexion")
+
     import peewee
     import yaml
     from connexion import AsyncApp
