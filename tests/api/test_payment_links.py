@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 from starlette.testclient import TestClient
 
-from models import db, tenancy
+from models import api_keys, db, tenancy
 from models.invoices import Invoice
 from models.payment_links import PaymentLink, ProviderTransaction
 from models.payments import Payment
@@ -57,7 +57,7 @@ def unreachable_client(settings, stub):
 def _tenant(client, name="Betaal BV") -> Tenant:
     with db.database.connection_context():
         administration = tenancy.create_administration(name)
-        _, key = tenancy.create_api_key(administration.id, "test", ["read", "write"])
+        _, key = api_keys.create_api_key(administration.id, "test", ["read", "write"])
     return Tenant(administration.id, key, client)
 
 
