@@ -37,7 +37,7 @@ from models.contacts import Contact
 from models.db import MoneyField, TenantModel, database, utcnow
 from models.errors import Conflict, Invalid
 from models.events import record_event
-from models.invoices import OPEN_STATUSES, Invoice, attach_lines, locked_invoice, parse_uuid
+from models.invoices import OPEN_STATUSES, Invoice, InvoiceLine, attach_lines, locked_invoice, parse_uuid
 from models.listing import Page, paginate
 from models.payments import Payment, apply_payment
 from models.tenancy import Administration
@@ -435,7 +435,7 @@ def _pay(administration_id, entry: BankStatementEntry, invoice_id, method: str, 
     previous = invoice.status
     payment = apply_payment(invoice, entry.amount, payment_date=entry.booking_date,
                             external_method=BANK_TRANSFER, external_reference=entry.bank_reference, note=note)
-    attach_lines([invoice])
+    attach_lines([invoice], InvoiceLine)
     extra = {"previous_status": previous} if invoice.status != previous else {}
     record_event(administration_id, "invoice.updated", serialize.invoice(invoice), **extra)
     entry.status, entry.match_method = "matched", method

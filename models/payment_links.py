@@ -37,6 +37,7 @@ from models.invoices import (
     OPEN_STATUSES,
     PAYABLE_STATUSES,
     Invoice,
+    InvoiceLine,
     attach_lines,
     business_today,
     get_invoice,
@@ -191,7 +192,7 @@ def _record_link(administration_id, invoice_id, amount: Decimal, provider_name: 
     invoice.payment_url = created.checkout_url
     invoice.updated_at = now
     invoice.save()
-    attach_lines([invoice])
+    attach_lines([invoice], InvoiceLine)
     record_event(administration_id, "invoice.updated", serialize.invoice(invoice))
     return link
 
@@ -261,7 +262,7 @@ def _register(administration_id, link_id, provider_name: str, payment: ProviderP
     if changed:
         invoice.updated_at = utcnow()
         invoice.save()
-        attach_lines([invoice])
+        attach_lines([invoice], InvoiceLine)
         extra = {"previous_status": previous_status} if invoice.status != previous_status else {}
         record_event(administration_id, "invoice.updated", serialize.invoice(invoice), **extra)
     later = (PaymentLink.of(administration_id)
