@@ -91,6 +91,7 @@ def replace_contact(administration_id, contact_id, data: dict) -> Contact:
 @database.atomic()
 def update_contact(administration_id, contact_id, changes: dict) -> Contact:
     """PATCH: only the given fields change; contact.updated when a value did."""
+    changes = _clean(changes)
     contact = Contact.get_owned(administration_id, contact_id)
     if "external_id" in changes:
         _check_external_id(administration_id, changes["external_id"], exclude_id=contact.id)

@@ -256,3 +256,16 @@ def test_statement_reads_take_a_fixed_number_of_statements(tenant):
     assert statements(tenant, "/api/bank-statements") == one == 1
     assert statements(tenant, "/api/bank-statements?limit=5") == 2
     assert statements(tenant, f"/api/bank-statements/{last['id']}") == detail == 2
+
+
+def test_a_contacts_iban_is_checked_and_stored_without_spaces(tenant):
+    created = tenant.post("/api/contacts", {"name": "Acme BV", "iban": "nl44 rabo 0123 4567 89"})
+    assert created.status_code == 201 and created.json()["iban"] == "NL44RABO0123456789"
+    contact = created.json()["id"]
+    for send in (lambda body: tenant.post("/api/contacts", {"name": "X", **body}),
+                 lambda body: tenant.put(f"/api/contacts/{contact}", {"name": "Acme BV", **body}),
+                 lambda body: tenant.patch(f"/api/contacts/{contact}", body)):
+        refused = send({"iban": "NL45RABO0123456789"})
+        assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "iban"
+    patched = tenant.patch(f"/api/contacts/{contact}", {"iban": "NL91 ABNA 0417 1643 00"})
+    assert patched.status_code == 200 and patched.json()["iban"] == "NL91ABNA0417164300"
