@@ -91,6 +91,8 @@ def _invoice_json(i: str = "i", c: str = "c") -> str:
             f"'total_vat', {_money(f'{i}.total_vat')}, 'vat_breakdown', {i}.vat_breakdown::json, "
             f"'amount_paid', {_money(f'{i}.amount_paid')}, "
             f"'open_amount', {_money(f'{i}.total_incl - {i}.amount_paid')}, "
+            f"'payment_url', CASE WHEN {i}.status IN ('verzonden', 'deels_betaald') "
+            f"AND {i}.total_incl > {i}.amount_paid THEN {i}.payment_url END, "
             f"'overdue', ({i}.status IN ('verzonden', 'deels_betaald') AND {i}.total_incl > {i}.amount_paid "
             f"AND {i}.due_date < {TODAY}), "
             f"'created_at', {_ts(f'{i}.created_at')}, 'updated_at', {_ts(f'{i}.updated_at')})")
@@ -99,7 +101,8 @@ def _invoice_json(i: str = "i", c: str = "c") -> str:
 def _contact_json(c: str = "c") -> str:
     fields = ", ".join(f"'{f}', {c}.{f}" for f in ("name", "email", "phone", "company_name", "address",
                                                      "postal_code", "city", "country", "vat_number",
-                                                     "kvk_number", "external_id", "notes", "archived"))
+                                                     "kvk_number", "iban", "external_id", "notes",
+                                                     "archived"))
     return (f"json_build_object('id', {c}.id, {fields}, 'created_at', {_ts(f'{c}.created_at')}, "
             f"'updated_at', {_ts(f'{c}.updated_at')})")
 

@@ -617,7 +617,7 @@ def _draft(claim: _Claim, lines: tuple, customer: _Customer, context: _Context, 
            shape.vat_breakdown, context.now, context.now]
     # serialize.INVOICE_VALUES: the row's values, with the live contact (shown while concept).
     values = [claim.invoice_id, None, status, False, None, customer.id, *snapshot, *customer.snapshot,
-              claim.start, due_date, sub.currency, sub.reference, sub.note, *shape.totals, 0,
+              claim.start, due_date, sub.currency, sub.reference, sub.note, *shape.totals, 0, None,
               shape.vat_breakdown, context.now, context.now]
     return _Draft(context.administration_id, row, line_rows, issued, claim.start.year, values, line_values,
                   context.today)

@@ -24,7 +24,7 @@ from models.lines import DocumentLine, attach_lines, build_lines, delete_lines, 
 from models.listing import Page, paginate, parse_statuses
 from models.numbering import next_number
 from models.parsing import parse_date, parse_uuid, referenced
-from models.periods import business_today
+from models.periods import BUSINESS_TIMEZONE, business_today  # noqa: F401 - also read from here
 from models.tenancy import Administration
 
 #: Days between invoice date and due date when neither the request nor the
@@ -110,6 +110,8 @@ class Invoice(TenantModel):
     total_vat = MoneyField(default=0)
     total_excl = MoneyField(default=0)
     amount_paid = MoneyField(default=0)
+    #: Where the customer pays the open amount online (the checkout of the current payment link).
+    payment_url = peewee.CharField(max_length=1000, null=True)
     # The VAT breakdown of the lines as the API shows it (JSON text), computed when the lines
     # are set (models.lines.set_lines); null on rows written before it was stored.
     vat_breakdown = peewee.TextField(null=True)

@@ -57,6 +57,7 @@ def contact(row) -> dict:
         "country": row.country,
         "vat_number": row.vat_number,
         "kvk_number": row.kvk_number,
+        "iban": row.iban,
         "external_id": row.external_id,
         "notes": row.notes,
         "archived": row.archived,
@@ -142,6 +143,8 @@ def plain(value: Decimal | None) -> Decimal | None:
     return value.normalize()
 
 
+#: Invoice statuses that show their payment link (models.invoices.OPEN_STATUSES).
+PAYABLE_ONLINE = ("verzonden", "deels_betaald")
 INVOICE_CONTACT_FIELDS = ("name", "email", "company_name", "address", "postal_code", "city", "country",
                           "vat_number", "kvk_number")
 
@@ -180,7 +183,8 @@ INVOICE_VALUES = (
     "id", "number", "status", "is_credit_note", "credit_of", "contact",
     *(f"contact_{f}" for f in INVOICE_CONTACT_FIELDS), *(f"contact.{f}" for f in INVOICE_CONTACT_FIELDS),
     "invoice_date", "due_date", "currency", "reference", "note",
-    "total_incl", "total_vat", "total_excl", "amount_paid", "vat_breakdown", "created_at", "updated_at",
+    "total_incl", "total_vat", "total_excl", "amount_paid", "payment_url", "vat_breakdown",
+    "created_at", "updated_at",
 )
 #: The values of one line, in this order (InvoiceLine columns).
 LINE_VALUES = ("id", "position", "description", "quantity", "unit_price_incl", "tax_percentage", "product",
@@ -283,11 +287,13 @@ def invoice_json(values: Sequence, lines: Sequence[Sequence], today: date) -> st
     contact = values[_LIVE] if status == "concept" else values[_SNAPSHOT]
     contact_json = ", ".join(f'"{name}": {_text(value)}'
                              for name, value in zip(INVOICE_CONTACT_FIELDS, contact, strict=True))
-    (total_incl, total_vat, total_excl, amount_paid, breakdown,
+    (total_incl, total_vat, total_excl, amount_paid, payment_url, breakdown,
      created_at, updated_at) = values[_I["total_incl"]:]
     total_incl, amount_paid = int(total_incl), int(amount_paid)
     open_cents = total_incl - amount_paid
     due_date = values[_I["due_date"]]
+    if status not in PAYABLE_ONLINE or open_cents <= 0:
+        payment_url = None
     overdue = (status in OVERDUE_STATUSES and open_cents > 0
                and (due_date if isinstance(due_date, str) else due_date.isoformat()) < today.isoformat())
     if breakdown is None:   # written before breakdowns were stored
@@ -302,6 +308,7 @@ def invoice_json(values: Sequence, lines: Sequence[Sequence], today: date) -> st
             f'"total_incl": {_money(total_incl)}, "total_excl": {_money(total_excl)}, '
             f'"total_vat": {_money(total_vat)}, "vat_breakdown": {breakdown}, '
             f'"amount_paid": {_money(amount_paid)}, "open_amount": {_money(open_cents)}, '
+            f'"payment_url": {_text(payment_url)}, '
             f'"overdue": {_bool(overdue)}, "created_at": {_timestamp(created_at)}, '
             f'"updated_at": {_timestamp(updated_at)}}}')
 
@@ -536,3 +543,67 @@ def vat_report_csv(report) -> str:
     writer.writerow([report.period, "total", "", "", total["turnover"], total["vat"],
                      total["document_count"]])
     return out.getvalue()
+
+
+# ------------------------------------------------------------------ getting paid
+
+def payment_link(row) -> dict:
+    return {
+        "id": str(row.id),
+        "invoice_id": str(row.invoice_id),
+        "provider": row.provider,
+        "provider_payment_id": row.provider_payment_id,
+        "status": row.status,
+        "amount": money(row.amount),
+        "currency": row.currency,
+        "checkout_url": row.checkout_url,
+        "expires_at": timestamp(row.expires_at),
+        "payment_id": None if row.payment_id is None else str(row.payment_id),
+        **_base(row),
+    }
+
+
+def bank_statement_entry(row) -> dict:
+    return {
+        "id": str(row.id),
+        "statement_id": str(row.statement_id),
+        "position": row.position,
+        "account_iban": row.account_iban,
+        "bank_reference": row.bank_reference,
+        "booking_date": day(row.booking_date),
+        "credit_debit": row.credit_debit,
+        "amount": money(row.amount),
+        "currency": row.currency,
+        "counterparty_name": row.counterparty_name,
+        "counterparty_iban": row.counterparty_iban,
+        "remittance_information": row.remittance_information,
+        "structured_reference": row.structured_reference,
+        "status": row.status,
+        "ignored_reason": row.ignored_reason,
+        "match_method": row.match_method,
+        "invoice_id": None if row.invoice_id is None else str(row.invoice_id),
+        "payment_id": None if row.payment_id is None else str(row.payment_id),
+        "candidates": [{**c, "open_amount": money(Decimal(c["open_amount"]))} for c in row.candidate_list],
+        **_base(row),
+    }
+
+
+def bank_statement(row, entries=None) -> dict:
+    """A bank statement; with its entries on the detail and import responses."""
+    shown = {
+        "id": str(row.id),
+        "message_id": row.message_id,
+        "account_iban": row.account_iban,
+        "statement_reference": row.statement_reference,
+        "date_from": day(row.date_from),
+        "date_to": day(row.date_to),
+        "entry_count": row.entry_count,
+        "matched_count": row.matched_count,
+        "unmatched_count": row.unmatched_count,
+        "ignored_count": row.ignored_count,
+        "duplicate_count": row.duplicate_count,
+        **_base(row),
+    }
+    if entries is not None:
+        shown["entries"] = [bank_statement_entry(entry) for entry in entries]
+    return shown
