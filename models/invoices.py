@@ -24,6 +24,7 @@ from models.events import record_event
 from models.listing import Page, paginate, parse_statuses
 from models.money import to_decimal, to_money, to_quantity
 from models.numbering import next_number
+from models.periods import add_months
 from models.products import Product
 from models.tenancy import Administration
 from models.totals import LineAmounts, invoice_totals, line_amounts
@@ -330,6 +331,21 @@ def parse_date(value, field: str, *, query: bool = False) -> date | None:
                     errors=[{"field": field, "message": "not a valid date (YYYY-MM-DD)"}]) from None
 
 
+#: An invoice or quote may be dated at most this many months after today.
+MONTHS_AHEAD = 12
+
+
+def document_date(value, field: str) -> date | None:
+    """An invoice or quote date: parse_date, and at most MONTHS_AHEAD months after today
+    (the spec's `Date` pattern keeps it on or after 2000-01-01). 422 otherwise."""
+    day = parse_date(value, field)
+    latest = add_months(business_today(), MONTHS_AHEAD)
+    if day is not None and day > latest:
+        raise Invalid.field(field, f"must not be after {latest.isoformat()} "
+                                   f"(at most {MONTHS_AHEAD} months after today)")
+    return day
+
+
 def list_invoices(administration_id, *, limit=100, offset=0, status=None, contact_id=None,
                   overdue=None, date_from=None, date_to=None, updated_since=None,
                   number=None) -> Page:
@@ -457,7 +473,7 @@ def create_invoice(administration_id, data: dict) -> Invoice:
     `data` has the request body's shape; quotes and subscription billing create their
     invoices through here too."""
     contact = referenced_contact(administration_id, data["contact_id"])
-    invoice_date = parse_date(data.get("invoice_date"), "invoice_date") or business_today()
+    invoice_date = document_date(data.get("invoice_date"), "invoice_date") or business_today()
     due_date = parse_date(data.get("due_date"), "due_date") or invoice_date + timedelta(
         days=payment_term_days(administration_id))
     _check_due_date(invoice_date, due_date)
@@ -496,7 +512,7 @@ def update_invoice(administration_id, invoice_id, data: dict) -> Invoice:
     if "contact_id" in data:
         invoice.contact = referenced_contact(administration_id, data["contact_id"])
     if data.get("invoice_date") is not None:
-        invoice.invoice_date = parse_date(data["invoice_date"], "invoice_date") or invoice.invoice_date
+        invoice.invoice_date = document_date(data["invoice_date"], "invoice_date") or invoice.invoice_date
     if data.get("due_date") is not None:
         invoice.due_date = parse_date(data["due_date"], "due_date") or invoice.due_date
     _check_due_date(invoice.invoice_date, invoice.due_date)

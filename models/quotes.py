@@ -29,6 +29,7 @@ from models.invoices import (
     Invoice,
     business_today,
     create_invoice,
+    document_date,
     get_invoice,
     parse_date,
     parse_uuid,
@@ -209,7 +210,7 @@ def _check_validity(quote: Quote) -> None:
 def create_quote(administration_id, data: dict) -> Quote:
     """POST /quotes: a concept, or a sent quote at once with `status: verzonden`."""
     contact = referenced_contact(administration_id, data["contact_id"])
-    quote_date = parse_date(data.get("quote_date"), "quote_date") or business_today()
+    quote_date = document_date(data.get("quote_date"), "quote_date") or business_today()
     valid_until = parse_date(data.get("valid_until"), "valid_until") or quote_date + timedelta(
         days=VALIDITY_DAYS)
     quote = Quote(administration=administration_id, status="concept", contact=contact,
@@ -241,7 +242,7 @@ def update_quote(administration_id, quote_id, data: dict) -> Quote:
     if "contact_id" in data:
         quote.contact = referenced_contact(administration_id, data["contact_id"])
     if data.get("quote_date") is not None:
-        quote.quote_date = parse_date(data["quote_date"], "quote_date") or quote.quote_date
+        quote.quote_date = document_date(data["quote_date"], "quote_date") or quote.quote_date
     if data.get("valid_until") is not None:
         quote.valid_until = parse_date(data["valid_until"], "valid_until") or quote.valid_until
     for field in ("reference", "note", "currency"):
