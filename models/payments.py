@@ -103,6 +103,8 @@ def apply_payment(invoice: Invoice, amount: Decimal, *, payment_date, external_m
             raise Conflict(f"{abs(amount)} would take amount_paid on {label} past "
                            f"{OVERPAYMENT_FACTOR} × its total ({OVERPAYMENT_FACTOR * total})")
     invoice.amount_paid = paid
+    # A payment link asks for the open amount as it was: any payment makes it wrong.
+    invoice.payment_url = None
     change_status(invoice, payment_status(invoice.total_incl, paid), "payment")
     invoice.updated_at = now
     invoice.save()
