@@ -18,10 +18,11 @@ def naive_utc(value: datetime | str) -> datetime:
     to the first or last representable instant: as a lower bound it then means "from the
     beginning" or "nothing yet". A value Python cannot read at all is a 400."""
     if isinstance(value, str):
+        text = value
         try:
-            value = datetime.fromisoformat(value.strip().upper().replace("Z", "+00:00"))
+            value = datetime.fromisoformat(text.strip().upper().replace("Z", "+00:00"))
         except ValueError:
-            raise DomainError(f"not an RFC 3339 timestamp: {value[:40]!r}") from None
+            raise DomainError(f"not an RFC 3339 timestamp: {text[:40]!r}") from None
     if value.tzinfo is not None:
         try:
             value = value.astimezone(UTC).replace(tzinfo=None)

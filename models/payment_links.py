@@ -290,7 +290,8 @@ def _book(administration_id, invoice: Invoice, link: PaymentLink, provider_name:
     if paid and payment.id not in known and payment.amount > 0:
         registered = apply_payment(invoice, payment.amount, payment_date=_payment_day(payment.paid_at),
                                    external_method=method, external_reference=payment.id,
-                                   note=f"Betaald via {provider_name.capitalize()}")
+                                   note=f"Betaald via {provider_name.capitalize()}",
+                                   allow_overpayment=True)  # the provider received it
         ProviderTransaction.create(administration=administration_id, provider=provider_name,
                                    reference=payment.id, kind="payment", link=link.id, payment=registered.id)
         link.payment = registered
