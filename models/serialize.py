@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 import simplejson
 import simplejson.encoder
 
-from models.listing import Page
+from models.listing import CursorPage, Page
 from models.periods import business_today
 from models.totals import InvoiceTotals, LineAmounts, invoice_totals
 
@@ -379,11 +379,9 @@ def payment(row) -> dict:
     }
 
 
-def page(listed: Page, item: Callable[[Any], dict]) -> dict:
-    """The list envelope: each row through `item`, then the paging fields."""
-    return {"data": [item(row) for row in listed.rows], "total": listed.total,
-            "total_exact": listed.total_exact, "has_more": listed.has_more,
-            "limit": listed.limit, "offset": listed.offset}
+def page(listed: Page | CursorPage, item: Callable[[Any], dict]) -> dict:
+    """The list envelope: each row through `item`, then the page's paging fields."""
+    return {"data": [item(row) for row in listed.rows], **listed.envelope()}
 
 
 def audit_entry(row) -> dict:
