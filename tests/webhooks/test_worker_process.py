@@ -45,8 +45,10 @@ def test_sigkill_mid_batch_then_restart_delivers_every_event(tenant, settings):
     assert names == {f"Klant {i}" for i in range(EVENTS)}
     per_message = Counter(r.webhook_id for r in receiver.requests)
     assert len(per_message) == EVENTS
-    # At least once: only the request in flight at the kill may come twice.
-    assert sum(per_message.values()) - EVENTS <= 1
+    # At least once: only what the dead worker sent but had not recorded yet (its last tenth
+    # of a second, and the request in flight) may come twice.
+    unrecorded = killed_at - statuses["delivered"]
+    assert 0 <= sum(per_message.values()) - EVENTS <= unrecorded <= 25  # one batch at most
     assert _statuses(endpoint["id"]) == Counter({"delivered": EVENTS})
 
 
