@@ -1,6 +1,4 @@
-import json
-
-from models import documents, invoices, serialize
+from models import documents, invoice_changes, invoices, serialize
 
 
 def list_invoices(caller, limit=100, offset=0, status=None, contact_id=None, overdue=None,
@@ -23,7 +21,7 @@ def get_invoice(caller, id):
 
 
 def update_invoice(caller, id, body):
-    return serialize.invoice(invoices.update_invoice(caller.administration_id, id, body))
+    return serialize.invoice(invoice_changes.update_invoice(caller.administration_id, id, body))
 
 
 def delete_invoice(caller, id):
@@ -31,13 +29,8 @@ def delete_invoice(caller, id):
     return None, 204
 
 
-def credit_invoice(caller, id, body=None):
-    # The body is optional. Sent without a Content-Type, Connexion validates it as JSON
-    # but hands it over as bytes.
-    if isinstance(body, bytes | str):
-        body = json.loads(body) if body.strip() else None
-    options = body if isinstance(body, dict) else {}
-    credit = invoices.credit_invoice(caller.administration_id, id, options)
+def credit_invoice(caller, id, body):
+    credit = invoice_changes.credit_invoice(caller.administration_id, id, body)
     return serialize.invoice(credit), 201, {"Location": f"/api/invoices/{credit.id}"}
 
 
