@@ -73,12 +73,23 @@ class Receiver:
                         self.path, {k.lower(): v for k, v in self.headers.items()}, body, arrived,
                         now_in_flight))
                     receiver._changed.notify_all()
+                answering = False
+
+                def done() -> None:
+                    # Before the answer goes out: the client may send its next request as soon
+                    # as it has the answer, and that one must not count this one as in flight.
+                    with receiver._changed:
+                        receiver.in_flight[self.path] -= 1
+                        receiver._changed.notify_all()
+
                 try:
                     status, extra = planned if isinstance(planned, tuple) else (planned, {})
                     if receiver.hang:
                         receiver.released.wait(120)
                     if receiver.delay:
                         time.sleep(receiver.delay)
+                    answering = True
+                    done()
                     self.send_response(status)
                     if 300 <= status < 400:
                         self.send_header("Location", "http://127.0.0.1:9/elsewhere")
@@ -90,9 +101,8 @@ class Receiver:
                 except OSError:
                     pass  # the client gave up (its timeout)
                 finally:
-                    with receiver._changed:
-                        receiver.in_flight[self.path] -= 1
-                        receiver._changed.notify_all()
+                    if not answering:
+                        done()
 
             def log_message(self, *args):
                 pass

@@ -36,7 +36,7 @@ class OffsetClock:
         self.offset += timedelta(**delta)
 
 
-def _write_contacts(administration_id, count: int, per_transaction: int = 10) -> None:
+def _write_contacts(administration_id, count: int, per_transaction: int = 30) -> None:
     with db.database.connection_context():
         for start in range(0, count, per_transaction):
             with db.database.atomic():
