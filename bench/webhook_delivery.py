@@ -252,6 +252,8 @@ def measure(database_url: str, workdir: Path) -> dict:
 
 
 def render_section(result: dict, command: str, when: str) -> str:
+    if result.get("problem"):
+        return f"{SECTION}\n\n`{command}` on {when}: **failed**: {result['problem']}\n"
     t, lat, slow = result["throughput"], result["latency"], result["latency_beside_slow"]
     checked = ("every delivery delivered on its first attempt, none received twice" if result["ok"]
                else f"**check failed**: {result['checks']}, duplicates {result['duplicates']}, "
@@ -292,12 +294,12 @@ def replace_section(markdown: str, section: str) -> str:
     return markdown.rstrip() + "\n\n" + section
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, command: str | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--output", default=str(ROOT / "bench" / "RESULTS.md"),
                         help="the RESULTS.md whose webhook section to replace; '-' prints it")
     args = parser.parse_args(argv)
-    command = "python -m bench.webhook_delivery" + (" " + " ".join(argv) if argv else "")
+    command = command or "python -m bench.webhook_delivery" + (" " + " ".join(argv) if argv else "")
     pg = PostgresServer()
     try:
         _say("starting PostgreSQL")
