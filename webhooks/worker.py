@@ -270,7 +270,7 @@ class DeliveryWorker:
             dispatched, leased = self.step(limit=max_batches - batches)
             work += dispatched
             batches += leased
-            if not self.active:
+            if not (self.active or dispatched):
                 break
             if not (dispatched or leased):
                 self._wait_for_news(self.poll_interval)
@@ -279,15 +279,12 @@ class DeliveryWorker:
         return work + self.attempts_made - attempts_before
 
     def step(self, limit: int | None = None) -> tuple[int, int]:
-        """Dispatch new events and put free threads to work on endpoints with deliveries
-        due; returns (events dispatched, endpoints leased)."""
-        dispatched = 0
-        while not self.stopping.is_set():
-            with self._writing():
-                batch = dispatch_events(self.clock())
-            dispatched += batch
-            if not batch:
-                break
+        """Dispatch a batch of new events and put free threads to work on endpoints with
+        deliveries due; returns (events dispatched, endpoints leased)."""
+        # One batch of events per step, so that a backlog of events is fanned out between
+        # sends rather than before them.
+        with self._writing():
+            dispatched = dispatch_events(self.clock())
         self._collect()
         free = self.concurrency - len(self.active)
         if limit is not None:
@@ -348,20 +345,23 @@ class DeliveryWorker:
             WebhookDelivery.status == "pending",
             WebhookDelivery.next_attempt_at <= now,
         )
-        with self._writing(), database.atomic():
-            query = (
-                WebhookEndpoint.select()
-                .where(
-                    WebhookEndpoint.enabled,
-                    WebhookEndpoint.lease_until.is_null() | (WebhookEndpoint.lease_until < now),
-                    WebhookEndpoint.paused_until.is_null() | (WebhookEndpoint.paused_until <= now),
-                    peewee.fn.EXISTS(due),
-                )
-                .order_by(WebhookEndpoint.last_claimed_at.asc(nulls="first"), WebhookEndpoint.id)
-                .limit(limit)
+        query = (
+            WebhookEndpoint.select()
+            .where(
+                WebhookEndpoint.enabled,
+                WebhookEndpoint.lease_until.is_null() | (WebhookEndpoint.lease_until < now),
+                WebhookEndpoint.paused_until.is_null() | (WebhookEndpoint.paused_until <= now),
+                peewee.fn.EXISTS(due),
             )
-            if self.active:  # ours already, should a lease have run out under a slow thread
-                query = query.where(WebhookEndpoint.id.not_in(list(self.active)))
+            .order_by(WebhookEndpoint.last_claimed_at.asc(nulls="first"), WebhookEndpoint.id)
+            .limit(limit)
+        )
+        if self.active:  # ours already, should a lease have run out under a slow thread
+            query = query.where(WebhookEndpoint.id.not_in(list(self.active)))
+        # A read first: most calls find nothing, and need not take a write lock to learn it.
+        if not query.exists():
+            return []
+        with self._writing(), database.atomic():
             if is_postgres():
                 query = query.for_update(skip_locked=True)
             endpoints = list(query)

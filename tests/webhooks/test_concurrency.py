@@ -13,12 +13,13 @@ import time
 import uuid
 from datetime import UTC, timedelta
 
-from models import contacts, db
+from models import db
 from models.db import utcnow
-from models.events import Event
+from models.events import Event, record_events
 from models.webhooks import WebhookDelivery
 from tests.webhooks.conftest import add_endpoint
 from tests.webhooks.receiver import Receiver
+from webhooks.outbox import dispatch_events
 
 EVENTS = 300
 
@@ -36,12 +37,17 @@ class OffsetClock:
         self.offset += timedelta(**delta)
 
 
-def _write_contacts(administration_id, count: int, per_transaction: int = 30) -> None:
+def _write_events(administration_id, count: int, seconds: float = 2.0, chunks: int = 20) -> None:
+    """`count` contact.created events written as a busy API writes them: `chunks` transactions
+    spread evenly over `seconds` (each written in bulk, so that writing is never the bottleneck)."""
+    per_chunk = -(-count // chunks)
+    start = time.monotonic()
     with db.database.connection_context():
-        for start in range(0, count, per_transaction):
+        for n, first in enumerate(range(0, count, per_chunk)):
+            time.sleep(max(0.0, start + n * seconds / chunks - time.monotonic()))
             with db.database.atomic():
-                for i in range(start, min(start + per_transaction, count)):
-                    contacts.create_contact(administration_id, {"name": f"Klant {i:03}"})
+                record_events(administration_id, [("contact.created", {"name": f"Klant {i:03}"})
+                                                  for i in range(first, min(first + per_chunk, count))])
 
 
 def _written_at(event_ids) -> dict[str, float]:
@@ -77,11 +83,14 @@ def test_a_slow_and_a_silent_receiver_do_not_delay_the_others(tenant, make_worke
         endpoints = {id(r): add_endpoint(tenant, r.url()) for r in [*fast, slow, silent]}
         clock = OffsetClock()
         worker = make_worker(clock=clock, webhook_timeout=2.0, worker_poll_interval=0.05)
+        with db.database.connection_context():  # events of earlier tests: not this test's work
+            while dispatch_events(utcnow()):
+                pass
         running = threading.Thread(target=worker.run, name="worker")
         started = time.time()
         running.start()
         try:
-            _write_contacts(tenant.administration_id, EVENTS)
+            _write_events(tenant.administration_id, EVENTS)
             for receiver in fast:
                 receiver.wait_for(lambda requests: len(requests) >= EVENTS,
                                   timeout=max(0.0, started + 3.0 - time.time()))
@@ -131,6 +140,6 @@ def test_a_slow_and_a_silent_receiver_do_not_delay_the_others(tenant, make_worke
     assert max(slow.max_in_flight.values()) == 1
     assert [r.json["data"]["name"] for r in silent.requests] == names[:1] * 3 + names[1:]
     assert [r.attempt for r in silent.requests[:3]] == [1, 2, 3]
-    assert max(silent.max_in_flight.values()) == 1
+    # (The silent receiver still holds the requests PayDock gave up on: no overlap count there.)
     for receiver in fast:
         assert len(receiver.requests) == EVENTS  # none twice
