@@ -332,8 +332,7 @@ def test_concurrent_webhook_calls_register_the_payment_once(shop, stub, settings
     """Mollie may call twice at the same moment: both read the paid payment, one registers it."""
     import threading
 
-    from handlers.payment_links import checkout
-    from models.payment_links import process_provider_webhook
+    from models.payment_links import checkout, process_provider_webhook
 
     invoice = seed_invoice(shop)
     link = link_for(shop, invoice["id"]).json()
