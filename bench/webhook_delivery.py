@@ -300,6 +300,7 @@ def main(argv: list[str] | None = None, command: str | None = None) -> int:
                         help="the RESULTS.md whose webhook section to replace; '-' prints it")
     args = parser.parse_args(argv)
     command = command or "python -m bench.webhook_delivery" + (" " + " ".join(argv) if argv else "")
+    load_before = " / ".join(f"{x:.2f}" for x in os.getloadavg())
     pg = PostgresServer()
     try:
         _say("starting PostgreSQL")
@@ -315,7 +316,8 @@ def main(argv: list[str] | None = None, command: str | None = None) -> int:
         pg.cleanup()
     load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
     section = render_section(result, command, time.strftime("%Y-%m-%d")) + \
-        f"\nLoad average (1/5/15 min) after the run: {load}.\n"
+        f"\nLoad average (1/5/15 min) of the shared 2-CPU machine: before {load_before}, after {load}\n" \
+        "(other work running beside the benchmark).\n"
     _say(str(result))
     if args.output == "-":
         print(section)
