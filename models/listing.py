@@ -48,6 +48,26 @@ class Page:
     total_exact: bool
     has_more: bool
 
+    def envelope(self) -> dict:
+        """The paging fields of the list response (`Page` in the spec)."""
+        return {"total": self.total, "total_exact": self.total_exact, "has_more": self.has_more,
+                "limit": self.limit, "offset": self.offset}
+
+
+@dataclass
+class CursorPage:
+    """One page of a list read onwards from a cursor (the id of the last row seen), such as
+    the event feed: no offset and no count, and `next_after` is the cursor of the next page."""
+
+    rows: list
+    limit: int
+    has_more: bool
+    next_after: str | None
+
+    def envelope(self) -> dict:
+        """The paging fields of the list response (`EventPage` in the spec)."""
+        return {"limit": self.limit, "has_more": self.has_more, "next_after": self.next_after}
+
 
 def paginate(query: peewee.ModelSelect | peewee.Select, model, *, limit: int, offset: int,
              updated_since=None, order: tuple | None = None) -> Page:

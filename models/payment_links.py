@@ -44,7 +44,7 @@ from models.invoices import (
     locked_invoice,
 )
 from models.payments import Payment, apply_payment
-from models.providers import PaymentProvider, ProviderPayment, ProviderRefund
+from models.providers import MollieProvider, PaymentProvider, ProviderPayment, ProviderRefund
 from models.tenancy import Administration
 
 log = logging.getLogger("paydock.payment_links")
@@ -118,6 +118,13 @@ class Checkout:
 
     def webhook_url(self, provider_name: str, token: str) -> str:
         return f"{self.public_base_url.rstrip('/')}/api/providers/{provider_name}/webhook/{token}"
+
+
+def checkout(settings) -> Checkout:
+    """The payment provider and URLs these settings configure (no provider without a key)."""
+    provider = (MollieProvider(settings.mollie_api_key, settings.mollie_api_url, settings.provider_timeout)
+                if settings.mollie_api_key else None)
+    return Checkout(provider, settings.public_base_url, settings.payment_redirect_url)
 
 
 # ------------------------------------------------------------------ creating a link

@@ -24,6 +24,7 @@ from typing import Any
 from models.audit import REQUEST_ID
 from models.errors import DomainError, PayloadTooLarge
 from paydock import observability
+from paydock.responses import API_BASE
 
 access_log = logging.getLogger("paydock.access")
 
@@ -271,10 +272,11 @@ class RootAliases:
             path = scope["path"]
             if path == "/":
                 await send({"type": "http.response.start", "status": 307,
-                            "headers": [(b"location", b"/api/docs/"), (b"content-length", b"0")]})
+                            "headers": [(b"location", f"{API_BASE}/docs/".encode()),
+                                        (b"content-length", b"0")]})
                 await send({"type": "http.response.body", "body": b""})
                 return
             if path == "/openapi.json" or path == "/docs" or path.startswith("/docs/"):
-                scope = dict(scope, path="/api" + path, raw_path=("/api" + path).encode())
+                scope = dict(scope, path=API_BASE + path, raw_path=(API_BASE + path).encode())
         await self.app(scope, receive, send)
 
