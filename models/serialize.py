@@ -89,6 +89,7 @@ def webhook_endpoint(row) -> dict:
         "enabled": row.enabled,
         "disabled_reason": row.disabled_reason,
         "failing_since": timestamp(row.failing_since),
+        "paused_until": timestamp(row.paused_until),
         "previous_secret_expires_at": timestamp(row.previous_secret_expires_at),
         **_base(row),
     }

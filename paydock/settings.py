@@ -51,8 +51,12 @@ class Settings:
     webhook_disable_after_days: float = 5.0
     #: Deliveries a worker sends to one endpoint before it looks at the others.
     webhook_batch_size: int = 20
+    #: Webhook requests one worker keeps in flight at once (one per endpoint at most).
+    webhook_concurrency: int = 50
+    #: Most delivery attempts per second to one endpoint (all workers together); 0: no cap.
+    webhook_max_per_second: float = 200.0
     #: Seconds an idle `paydock worker` waits before looking for work again.
-    worker_poll_interval: float = 1.0
+    worker_poll_interval: float = 0.2
     #: Events (and their delivery log) are kept at least this many days.
     event_retention_days: int = 30
     host: str = "127.0.0.1"
@@ -106,6 +110,8 @@ class Settings:
                 env, "PAYDOCK_WEBHOOK_DISABLE_AFTER_DAYS", cls.webhook_disable_after_days
             ),
             webhook_batch_size=_number(env, "PAYDOCK_WEBHOOK_BATCH_SIZE", cls.webhook_batch_size),
+            webhook_concurrency=_number(env, "PAYDOCK_WEBHOOK_CONCURRENCY", cls.webhook_concurrency),
+            webhook_max_per_second=_number(env, "PAYDOCK_WEBHOOK_MAX_PER_SECOND", cls.webhook_max_per_second),
             worker_poll_interval=_number(env, "PAYDOCK_WORKER_POLL_INTERVAL", cls.worker_poll_interval),
             event_retention_days=_number(env, "PAYDOCK_EVENT_RETENTION_DAYS", cls.event_retention_days),
             host=env.get("PAYDOCK_HOST", cls.host),
