@@ -35,8 +35,8 @@ def _number(env, name: str, default):
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite:///paydock.db"
-    #: Seconds a verified API key stays cached in a process; a revoke reaches
-    #: other processes within this bound.
+    #: Seconds a verified API key stays cached in a process (a revocation reaches every
+    #: process within 1 s whatever this is: see models.api_keys.REVOCATION_CHECK_SECONDS).
     api_key_cache_seconds: float = 10.0
     validate_responses: bool = False
     #: Webhook URLs that resolve to loopback/private addresses are refused unless set.
@@ -70,6 +70,10 @@ class Settings:
     #: 0 for either turns rate limiting off.
     rate_limit_per_second: float = 50.0
     rate_limit_burst: int = 100
+    #: Failed API-key checks per client address, per process: refill rate and bucket size.
+    #: An address without tokens gets 429 before its key is looked up. 0 turns it off.
+    failed_auth_per_second: float = 1.0
+    failed_auth_burst: int = 20
     #: Largest accepted request body; larger ones get 413 before they are read.
     max_body_bytes: int = 1024 * 1024
     #: One JSON object per log line (with the request id); false gives plain text lines;
@@ -118,6 +122,9 @@ class Settings:
             database_pool_size=_number(env, "PAYDOCK_DATABASE_POOL_SIZE", cls.database_pool_size),
             rate_limit_per_second=_number(env, "PAYDOCK_RATE_LIMIT_PER_SECOND", cls.rate_limit_per_second),
             rate_limit_burst=_number(env, "PAYDOCK_RATE_LIMIT_BURST", cls.rate_limit_burst),
+            failed_auth_per_second=_number(env, "PAYDOCK_FAILED_AUTH_PER_SECOND",
+                                           cls.failed_auth_per_second),
+            failed_auth_burst=_number(env, "PAYDOCK_FAILED_AUTH_BURST", cls.failed_auth_burst),
             max_body_bytes=_number(env, "PAYDOCK_MAX_BODY_BYTES", cls.max_body_bytes),
             log_json=_optional_flag(env.get("PAYDOCK_LOG_JSON")),
             # prometheus_client reads this variable itself; it is the standard name.
