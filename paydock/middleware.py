@@ -179,7 +179,7 @@ class RequestEnvelope:
         headers.append((b"x-request-id", state.request_id.encode()))
         headers.extend(SECURITY_HEADERS)
         headers.append((b"content-security-policy", csp.encode()))
-        decision = state.rate_limit
+        decision: Any = state.rate_limit  # a models.ratelimit.RateDecision
         if decision is not None:
             names = {k.lower() for k, _ in headers}
             for name, value in decision.headers().items():
