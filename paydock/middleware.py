@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from models.audit import REQUEST_ID
 from models.errors import DomainError, PayloadTooLarge
+from models.ratelimit import RateDecision
 from paydock import observability
 from paydock.responses import API_BASE
 
@@ -61,7 +62,7 @@ class RequestState:
     administration_id: str | None = None
     key_id: str | None = None
     #: models.ratelimit.RateDecision once a token was taken for this request.
-    rate_limit: object | None = None
+    rate_limit: RateDecision | None = None
     status: int | None = None
 
 
@@ -117,7 +118,7 @@ class RequestEnvelope:
     before its operation ran (bad parameters or body), so that every keyed response
     is counted and carries RateLimit-* headers; it returns a RateDecision or None."""
 
-    def __init__(self, app, charge: Callable[[RequestState], Awaitable[object | None]] | None = None):
+    def __init__(self, app, charge: Callable[[RequestState], Awaitable[RateDecision | None]] | None = None):
         self.app = app
         self.charge = charge
 
