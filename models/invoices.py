@@ -31,9 +31,9 @@ from models.lines import (
     set_lines,
     with_contact,
 )
-from models.listing import Page, paginate, parse_statuses
+from models.listing import Page, filter_contact_and_dates, paginate, parse_statuses
 from models.numbering import next_number
-from models.parsing import parse_date, parse_uuid, referenced
+from models.parsing import parse_date, referenced
 from models.periods import add_months
 from models.tenancy import Administration
 
@@ -274,16 +274,12 @@ def list_invoices(administration_id, *, limit=100, offset=0, status=None, contac
     statuses = parse_statuses(status, STATUSES)
     if statuses:
         query = query.where(Invoice.status.in_(statuses))
-    if contact_id is not None:
-        query = query.where(Invoice.contact == parse_uuid(contact_id, "contact"))
     if overdue is not None:
         late = (Invoice.status.in_(OPEN_STATUSES) & (Invoice.due_date < business_today())
                 & (Invoice.total_incl > Invoice.amount_paid))
         query = query.where(late if overdue else ~late)
-    if date_from is not None:
-        query = query.where(Invoice.invoice_date >= parse_date(date_from, "date_from", query=True))
-    if date_to is not None:
-        query = query.where(Invoice.invoice_date <= parse_date(date_to, "date_to", query=True))
+    query = filter_contact_and_dates(query, Invoice, Invoice.invoice_date, contact_id=contact_id,
+                                     date_from=date_from, date_to=date_to)
     if number is not None:
         query = query.where(Invoice.number == number)
     page = paginate(query, Invoice, limit=limit, offset=offset, updated_since=updated_since)

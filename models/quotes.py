@@ -38,9 +38,9 @@ from models.lines import (
     store_lines,
     with_contact,
 )
-from models.listing import Page, paginate, parse_statuses
+from models.listing import Page, filter_contact_and_dates, paginate, parse_statuses
 from models.numbering import next_number
-from models.parsing import parse_date, parse_uuid, referenced
+from models.parsing import parse_date, referenced
 from models.tenancy import Administration
 
 #: The series quotes are numbered in (models.numbering), and the prefix of their numbers.
@@ -183,12 +183,8 @@ def list_quotes(administration_id, *, limit=100, offset=0, status=None, contact_
     statuses = parse_statuses(status, STATUSES)
     if statuses:
         query = query.where(status_condition(statuses))
-    if contact_id is not None:
-        query = query.where(Quote.contact == parse_uuid(contact_id, "contact"))
-    if date_from is not None:
-        query = query.where(Quote.quote_date >= parse_date(date_from, "date_from", query=True))
-    if date_to is not None:
-        query = query.where(Quote.quote_date <= parse_date(date_to, "date_to", query=True))
+    query = filter_contact_and_dates(query, Quote, Quote.quote_date, contact_id=contact_id,
+                                     date_from=date_from, date_to=date_to)
     if number is not None:
         query = query.where(Quote.number == number)
     page = paginate(query, Quote, limit=limit, offset=offset, updated_since=updated_since)

@@ -36,8 +36,8 @@ from models.lines import (
     store_lines,
     with_contact,
 )
-from models.listing import Page, paginate, parse_statuses
-from models.parsing import parse_date, parse_uuid, referenced
+from models.listing import Page, filter_contact_and_dates, paginate, parse_statuses
+from models.parsing import parse_date, referenced
 from models.periods import MONTHS_PER_INTERVAL, first_index_on_or_after, period_start
 from models.tenancy import Administration
 
@@ -182,12 +182,8 @@ def list_subscriptions(administration_id, *, limit=100, offset=0, status=None, c
     statuses = parse_statuses(status, STATUSES)
     if statuses:
         query = query.where(Subscription.status.in_(statuses))
-    if contact_id is not None:
-        query = query.where(Subscription.contact == parse_uuid(contact_id, "contact"))
-    if date_from is not None:
-        query = query.where(Subscription.start_date >= parse_date(date_from, "date_from", query=True))
-    if date_to is not None:
-        query = query.where(Subscription.start_date <= parse_date(date_to, "date_to", query=True))
+    query = filter_contact_and_dates(query, Subscription, Subscription.start_date, contact_id=contact_id,
+                                     date_from=date_from, date_to=date_to)
     page = paginate(query, Subscription, limit=limit, offset=offset, updated_since=updated_since)
     attach_lines(page.rows, SubscriptionLine)
     return page
