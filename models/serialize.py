@@ -65,6 +65,7 @@ def api_key(row) -> dict:
 def webhook_endpoint(row) -> dict:
     return {"id": str(row.id), **_fields(row, "url", "description"), "events": row.event_types,
             **_fields(row, "enabled", "disabled_reason"), "failing_since": timestamp(row.failing_since),
+            "paused_until": timestamp(row.paused_until),
             "previous_secret_expires_at": timestamp(row.previous_secret_expires_at), **_base(row)}
 
 

@@ -40,8 +40,8 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
     from models import db
     from models.api_keys import KEY_CACHE
     from models.errors import DomainError
+    from paydock import auth, middleware, observability, problems
     from paydock import logging as paydock_logging
-    from paydock import middleware, observability, problems
     from paydock.auth import rate_limit_charger
     from paydock.resolver import PayDockResolver, operation_routes
     from paydock.responses import JSONIFIER
@@ -72,7 +72,9 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
     )
     app.add_middleware(middleware.RootAliases, position=MiddlewarePosition.BEFORE_SWAGGER)
     app.add_middleware(middleware.RequestEnvelope, position=MiddlewarePosition.BEFORE_EXCEPTION,
-                       charge=rate_limit_charger(settings))
+                       charge=rate_limit_charger(settings),
+                       auth_limiter=auth.FailedAuthLimiter(settings.failed_auth_per_second,
+                                                           settings.failed_auth_burst))
     app.add_middleware(middleware.RouteAndLimits, position=MiddlewarePosition.BEFORE_SECURITY,
                        max_body_bytes=settings.max_body_bytes, routes=operation_routes(spec))
     app.add_error_handler(DomainError, problems.domain_problem)

@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any
 
 from models.audit import REQUEST_ID
 from models.errors import DomainError, PayloadTooLarge
@@ -37,6 +38,9 @@ SECURITY_HEADERS = (
     (b"referrer-policy", b"no-referrer"),
     (b"cross-origin-resource-policy", b"same-origin"),
     (b"cache-control", b"no-store"),
+    # Browsers keep to HTTPS for this host for two years once they saw it over HTTPS (they
+    # ignore it over plain HTTP, so local development is unaffected).
+    (b"strict-transport-security", b"max-age=63072000; includeSubDomains"),
 )
 #: JSON responses load nothing and may not be framed.
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -63,6 +67,8 @@ class RequestState:
     key_id: str | None = None
     #: models.ratelimit.RateDecision once a token was taken for this request.
     rate_limit: RateDecision | None = None
+    #: The app's paydock.auth.FailedAuthLimiter (failed key checks per client address).
+    auth_limiter: Any = None
     status: int | None = None
 
 
@@ -118,9 +124,11 @@ class RequestEnvelope:
     before its operation ran (bad parameters or body), so that every keyed response
     is counted and carries RateLimit-* headers; it returns a RateDecision or None."""
 
-    def __init__(self, app, charge: Callable[[RequestState], Awaitable[RateDecision | None]] | None = None):
+    def __init__(self, app, charge: Callable[[RequestState], Awaitable[RateDecision | None]] | None = None,
+                 auth_limiter: Any = None):
         self.app = app
         self.charge = charge
+        self.auth_limiter = auth_limiter
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -132,7 +140,7 @@ class RequestEnvelope:
         except UnicodeDecodeError:
             text = ""
         request_id = text if SANE_REQUEST_ID.match(text) else new_request_id()
-        state = RequestState(request_id, scope["method"], scope["path"])
+        state = RequestState(request_id, scope["method"], scope["path"], auth_limiter=self.auth_limiter)
         token = CURRENT.set(state)
         request_token = REQUEST_ID.set(request_id)
         held: list = []

@@ -35,8 +35,8 @@ def _number(env, name: str, default):
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite:///paydock.db"
-    #: Seconds a verified API key stays cached in a process; a revoke reaches
-    #: other processes within this bound.
+    #: Seconds a verified API key stays cached in a process (a revocation reaches every
+    #: process within 1 s whatever this is: see models.api_keys.REVOCATION_CHECK_SECONDS).
     api_key_cache_seconds: float = 10.0
     validate_responses: bool = False
     #: Webhook URLs that resolve to loopback/private addresses are refused unless set.
@@ -51,8 +51,12 @@ class Settings:
     webhook_disable_after_days: float = 5.0
     #: Deliveries a worker sends to one endpoint before it looks at the others.
     webhook_batch_size: int = 20
+    #: Webhook requests one worker keeps in flight at once (one per endpoint at most).
+    webhook_concurrency: int = 50
+    #: Most delivery attempts per second to one endpoint (all workers together); 0: no cap.
+    webhook_max_per_second: float = 200.0
     #: Seconds an idle `paydock worker` waits before looking for work again.
-    worker_poll_interval: float = 1.0
+    worker_poll_interval: float = 0.2
     #: Events (and their delivery log) are kept at least this many days.
     event_retention_days: int = 30
     host: str = "127.0.0.1"
@@ -66,6 +70,10 @@ class Settings:
     #: 0 for either turns rate limiting off.
     rate_limit_per_second: float = 50.0
     rate_limit_burst: int = 100
+    #: Failed API-key checks per client address, per process: refill rate and bucket size.
+    #: An address without tokens gets 429 before its key is looked up. 0 turns it off.
+    failed_auth_per_second: float = 1.0
+    failed_auth_burst: int = 20
     #: Largest accepted request body; larger ones get 413 before they are read.
     max_body_bytes: int = 1024 * 1024
     #: One JSON object per log line (with the request id); false gives plain text lines;
@@ -102,6 +110,8 @@ class Settings:
                 env, "PAYDOCK_WEBHOOK_DISABLE_AFTER_DAYS", cls.webhook_disable_after_days
             ),
             webhook_batch_size=_number(env, "PAYDOCK_WEBHOOK_BATCH_SIZE", cls.webhook_batch_size),
+            webhook_concurrency=_number(env, "PAYDOCK_WEBHOOK_CONCURRENCY", cls.webhook_concurrency),
+            webhook_max_per_second=_number(env, "PAYDOCK_WEBHOOK_MAX_PER_SECOND", cls.webhook_max_per_second),
             worker_poll_interval=_number(env, "PAYDOCK_WORKER_POLL_INTERVAL", cls.worker_poll_interval),
             event_retention_days=_number(env, "PAYDOCK_EVENT_RETENTION_DAYS", cls.event_retention_days),
             host=env.get("PAYDOCK_HOST", cls.host),
@@ -112,6 +122,9 @@ class Settings:
             database_pool_size=_number(env, "PAYDOCK_DATABASE_POOL_SIZE", cls.database_pool_size),
             rate_limit_per_second=_number(env, "PAYDOCK_RATE_LIMIT_PER_SECOND", cls.rate_limit_per_second),
             rate_limit_burst=_number(env, "PAYDOCK_RATE_LIMIT_BURST", cls.rate_limit_burst),
+            failed_auth_per_second=_number(env, "PAYDOCK_FAILED_AUTH_PER_SECOND",
+                                           cls.failed_auth_per_second),
+            failed_auth_burst=_number(env, "PAYDOCK_FAILED_AUTH_BURST", cls.failed_auth_burst),
             max_body_bytes=_number(env, "PAYDOCK_MAX_BODY_BYTES", cls.max_body_bytes),
             log_json=_optional_flag(env.get("PAYDOCK_LOG_JSON")),
             # prometheus_client reads this variable itself; it is the standard name.

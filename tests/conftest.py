@@ -39,7 +39,8 @@ def database_url(request):
 
 _DATABASES: dict = {}
 
-GENEROUS_RATE_LIMIT = {"rate_limit_per_second": 10000.0, "rate_limit_burst": 10000}
+GENEROUS_RATE_LIMIT = {"rate_limit_per_second": 10000.0, "rate_limit_burst": 10000,
+                       "failed_auth_per_second": 10000.0, "failed_auth_burst": 10000}
 
 
 def bind_test_database(url: str):

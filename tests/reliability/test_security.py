@@ -29,6 +29,7 @@ SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
     "x-frame-options": "DENY",
     "referrer-policy": "no-referrer",
+    "strict-transport-security": "max-age=63072000; includeSubDomains",
 }
 
 
@@ -316,3 +317,19 @@ def test_redirect_location_is_a_path_over_a_real_socket(database_url, app):
         response = httpx.get(server.url + "/api/health/", headers={"Host": "evil.example"})
     assert response.status_code == 307
     assert response.headers["location"] == "/api/health"
+
+
+# ------------------------------------------------------------------ gunicorn
+
+def test_gunicorn_makes_no_control_socket_shared_between_instances(database_url, app, tmp_path):
+    """gunicorn's default control socket is one path per user (~/.gunicorn/gunicorn.ctl), which
+    every instance on the machine would share; PayDock's servers run without one."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**GENEROUS_LIMITS, "HOME": str(home), "XDG_RUNTIME_DIR": ""}
+    with GunicornServer(database_url, workers=1, **env) as first, \
+            GunicornServer(database_url, workers=1, **env) as second:
+        assert httpx.get(first.url + "/api/health").status_code == 200
+        assert httpx.get(second.url + "/api/health").status_code == 200
+        assert not (home / ".gunicorn").exists()
+        assert "control" not in first.log_text().lower() + second.log_text().lower()
