@@ -23,6 +23,7 @@ from typing import Any
 
 from models.audit import REQUEST_ID
 from models.errors import DomainError, PayloadTooLarge
+from models.ratelimit import RateDecision
 from paydock import observability
 from paydock.responses import API_BASE
 
@@ -65,7 +66,7 @@ class RequestState:
     administration_id: str | None = None
     key_id: str | None = None
     #: models.ratelimit.RateDecision once a token was taken for this request.
-    rate_limit: object | None = None
+    rate_limit: RateDecision | None = None
     #: The app's paydock.auth.FailedAuthLimiter (failed key checks per client address).
     auth_limiter: Any = None
     status: int | None = None
@@ -123,7 +124,7 @@ class RequestEnvelope:
     before its operation ran (bad parameters or body), so that every keyed response
     is counted and carries RateLimit-* headers; it returns a RateDecision or None."""
 
-    def __init__(self, app, charge: Callable[[RequestState], Awaitable[object | None]] | None = None,
+    def __init__(self, app, charge: Callable[[RequestState], Awaitable[RateDecision | None]] | None = None,
                  auth_limiter: Any = None):
         self.app = app
         self.charge = charge
