@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 from xml.etree import ElementTree
 
 import httpx
+import yaml
 from jsonschema import ValidationError
 from jsonschema.validators import extend
 from openapi_core import Config, OpenAPI
@@ -30,6 +31,8 @@ from openapi_core.templating.paths.exceptions import OperationNotFound, PathNotF
 from openapi_core.validation.response.exceptions import HeaderValidationError
 from openapi_core.validation.schemas.factories import SchemaValidatorsFactory
 from openapi_schema_validator import OAS30ReadValidator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT4
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from tests.server import ROOT
@@ -51,7 +54,12 @@ def _exact_multiple_of(validator, step, instance, schema):
 ReadValidator = extend(OAS30ReadValidator, {"multipleOf": _exact_multiple_of})
 
 
-def _xml_text(data: bytes | str) -> str:
+def _text(data: bytes | str, **parameters) -> str:
+    """A text body (CSV, plain text), as the string its schema describes."""
+    return data.decode() if isinstance(data, bytes) else data
+
+
+def _xml_text(data: bytes | str, **parameters) -> str:
     """A well-formed XML document, as the string its schema describes."""
     ElementTree.fromstring(data)
     return data.decode() if isinstance(data, bytes) else data
@@ -64,7 +72,8 @@ def spec() -> OpenAPI:
     config = Config(spec_validator_cls=None,
                     schema_validators_factory=SchemaValidatorsFactory(ReadValidator),
                     extra_media_type_deserializers={"application/problem+json": json.loads,
-                                                    "application/xml": _xml_text})
+                                                    "application/xml": _xml_text,
+                                                    "text/csv": _text, "text/plain": _text})
     return OpenAPI.from_file_path(str(SPEC_PATH), config=config)
 
 
@@ -146,3 +155,28 @@ def check(response: httpx.Response) -> httpx.Response:
             f"{request.method} {request.url.path} -> {response.status_code} does not match "
             f"openapi.yaml:\n  " + "\n  ".join(errors) + f"\n  body: {response.text[:500]}")
     return response
+
+
+@functools.cache
+def _event_validators() -> dict[str, object]:
+    """Event type -> a validator of its delivery body, from openapi.yaml's `x-webhooks`."""
+    document = yaml.safe_load(SPEC_PATH.read_text())
+    registry = Registry().with_resource(
+        "urn:paydock:openapi", Resource.from_contents(document, default_specification=DRAFT4))
+    validators = {}
+    for event_type, item in document.get("x-webhooks", {}).items():
+        schema = item["post"]["requestBody"]["content"]["application/json"]["schema"]
+        reference = {"$ref": "urn:paydock:openapi" + schema["$ref"]}
+        validators[event_type] = ReadValidator(reference, registry=registry,
+                                               format_checker=OAS30ReadValidator.FORMAT_CHECKER)
+    return validators
+
+
+def event_mismatches(body: bytes | str | dict) -> list[str]:
+    """What is wrong with a delivered webhook body for its event type's schema (empty: fine)."""
+    event = json.loads(body) if isinstance(body, bytes | str) else body
+    validator = _event_validators().get(event.get("type")) if isinstance(event, dict) else None
+    if validator is None:
+        return [f"no schema in openapi.yaml's x-webhooks for event type {event.get('type')!r}"]
+    return [f"{'/'.join(map(str, error.absolute_path))}: {error.message}"
+            for error in validator.iter_errors(event)]

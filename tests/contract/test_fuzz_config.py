@@ -113,3 +113,55 @@ def test_every_text_parameter_declares_that_a_nul_is_refused():
             assert re.search(schema["pattern"], "CRM\x00") is None, where
             assert re.search(schema["pattern"], "\x00") is None, where
     assert checked >= 10
+
+
+CONTROL_PROBES = ("\x00", "\x01", "\x1f", "\x7f", "\ufffe")
+
+
+def _body_strings():
+    """Every string schema a request body can hold, with where it was found."""
+    seen: set[int] = set()
+
+    def walk(node, where):
+        if isinstance(node, dict):
+            if id(node) in seen:
+                return
+            seen.add(id(node))
+            if "$ref" in node:
+                yield from walk(_resolve(node), node["$ref"])
+            if node.get("type") == "string":
+                yield where, node
+            for key, value in node.items():
+                if key not in ("example", "examples", "default", "description", "enum"):
+                    yield from walk(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                yield from walk(value, f"{where}/{index}")
+
+    for path, item in SPEC["paths"].items():
+        for method, operation in item.items():
+            if method in METHODS and "requestBody" in operation:
+                for media in operation["requestBody"].get("content", {}).values():
+                    yield from walk(media.get("schema", {}), f"{method} {path}")
+
+
+def test_every_body_string_declares_the_stored_text_rule():
+    """PayDock refuses control characters in every string of every body (the `Text` rule,
+    422). Each string schema says so itself, with the `Text` pattern or a stricter one, so
+    that such text is generated as invalid data, never as valid."""
+    text = _resolve({"$ref": "#/components/schemas/Text"})["pattern"]
+    checked = 0
+    for where, schema in _body_strings():
+        checked += 1
+        if "enum" in schema or schema.get("format") in ("uuid", "date", "date-time"):
+            continue
+        assert "pattern" in schema, f"{where}: a body string without a pattern"
+        pattern = schema["pattern"]
+        if pattern == text:
+            continue
+        samples = [str(schema.get("example", "a"))]
+        for sample in samples:
+            for probe in CONTROL_PROBES:
+                for candidate in (sample + probe, probe + sample, probe):
+                    assert re.search(pattern, candidate) is None, (where, pattern, candidate)
+    assert checked >= 30
