@@ -238,7 +238,9 @@ class RouteAndLimits:
 
         await self.app(scope, receive if limit <= 0 else limited_receive, send)
 class RootAliases:
-    """Serves /docs as an alias of /api/docs (the UI, its static files and its redirect)."""
+    """Serves /docs as an alias of /api/docs (the UI, its static files and its redirect), and
+    redirects / to the Swagger UI (307: the root may serve something else one day).
+    /openapi.json is SpecDocument's."""
 
     def __init__(self, app):
         self.app = app
@@ -246,6 +248,11 @@ class RootAliases:
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http":
             path = scope["path"]
+            if path == "/":
+                await send({"type": "http.response.start", "status": 307,
+                            "headers": [(b"location", b"/api/docs/"), (b"content-length", b"0")]})
+                await send({"type": "http.response.body", "body": b""})
+                return
             if path == "/docs" or path.startswith("/docs/"):
                 scope = dict(scope, path="/api" + path, raw_path=("/api" + path).encode())
         await self.app(scope, receive, send)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 
+from webhooks.urls import UrlPolicy
+
 
 def _flag(value: str | None, default: bool) -> bool:
     if value is None or value == "":
@@ -105,6 +107,12 @@ class Settings:
             metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR", ""),
         )
         return replace(base, **overrides)
+
+    @property
+    def webhook_url_policy(self) -> UrlPolicy:
+        """Which webhook URLs may be called: when endpoints are saved and before each delivery."""
+        return UrlPolicy(allow_http=self.webhook_allow_http, allow_private=self.webhook_allow_private,
+                         dns_timeout=self.webhook_dns_timeout)
 
     @property
     def rate_limited(self) -> bool:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 from starlette.testclient import TestClient
 
-from models import db, tenancy
+from models import api_keys, db, tenancy
 from models.migrations import migrate
 from paydock.settings import Settings
 from tests import openapi_check
@@ -70,7 +70,7 @@ def app(settings):
 
     application = create_app(settings)
     bind_test_database(settings.database_url)
-    tenancy.KEY_CACHE.clear()
+    api_keys.KEY_CACHE.clear()
     return application
 
 
@@ -117,12 +117,9 @@ def session_client(app):
 
 @pytest.fixture
 def client(session_client, settings):
-    """The API client, with the models bound to this backend's database and the webhook URL
-    rules of these settings (an app another test created may have set its own)."""
-    from models.webhooks import configure as configure_webhooks
-
+    """The API client, with the models bound to this backend's database (an app another test
+    created may have bound them to its own)."""
     bind_test_database(settings.database_url)
-    configure_webhooks(settings)
     return session_client
 
 
@@ -133,7 +130,7 @@ def make_tenant(client):
     def make(scopes=("read", "write", "admin"), name="Test BV") -> Tenant:
         with db.database.connection_context():
             administration = tenancy.create_administration(name)
-            _, key = tenancy.create_api_key(administration.id, "test", list(scopes))
+            _, key = api_keys.create_api_key(administration.id, "test", list(scopes))
         return Tenant(administration.id, key, client)
 
     return make

@@ -38,7 +38,7 @@ from models.events import Event, purge_events
 from models.webhooks import WebhookDelivery, WebhookEndpoint
 from webhooks.outbox import dispatch_events
 from webhooks.signing import webhook_headers
-from webhooks.urls import UnsafeUrl, UrlPolicy, check_url
+from webhooks.urls import UnsafeUrl, check_url
 
 log = logging.getLogger("paydock.worker")
 
@@ -97,7 +97,7 @@ class DeliveryWorker:
 
     def __init__(self, settings, *, clock: Clock = utcnow,
                  transport: httpx.BaseTransport | None = None) -> None:
-        self.policy = UrlPolicy.from_settings(settings)
+        self.policy = settings.webhook_url_policy
         self.timeout = settings.webhook_timeout
         self.batch_size = max(1, settings.webhook_batch_size)
         self.poll_interval = settings.worker_poll_interval

@@ -4,8 +4,11 @@ The renderers take an invoice as GET /invoices/{id} returns it and the seller as
 GET /administration returns it; `render_invoice` loads both for one invoice.
 """
 
+from models import invoices, serialize
 from models.documents.pdf import invoice_pdf
 from models.documents.ubl import invoice_ubl
+from models.errors import Conflict
+from models.tenancy import Administration
 
 __all__ = ["invoice_pdf", "invoice_ubl", "render_invoice"]
 
@@ -14,10 +17,6 @@ FORMATS = {"pdf": invoice_pdf, "ubl": invoice_ubl}
 
 def render_invoice(administration_id, invoice_id, document_format: str) -> bytes:
     """The invoice's PDF or UBL; a concept has no number yet, so it has no UBL (409)."""
-    from models import invoices, serialize
-    from models.errors import Conflict
-    from models.tenancy import Administration
-
     invoice = invoices.get_invoice(administration_id, invoice_id)
     if document_format == "ubl" and invoice.status == "concept":
         raise Conflict("A concept invoice has no number yet: send it before exchanging it as UBL")
