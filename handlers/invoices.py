@@ -1,4 +1,5 @@
 from models import documents, invoice_changes, invoices, serialize
+from paydock.responses import location
 
 
 def list_invoices(caller, limit=100, offset=0, status=None, contact_id=None, overdue=None,
@@ -13,7 +14,7 @@ def list_invoices(caller, limit=100, offset=0, status=None, contact_id=None, ove
 
 def create_invoice(caller, body):
     invoice = invoices.create_invoice(caller.administration_id, body)
-    return serialize.invoice(invoice), 201, {"Location": f"/api/invoices/{invoice.id}"}
+    return serialize.invoice(invoice), 201, location("invoices", invoice.id)
 
 
 def get_invoice(caller, id):
@@ -31,7 +32,7 @@ def delete_invoice(caller, id):
 
 def credit_invoice(caller, id, body):
     credit = invoice_changes.credit_invoice(caller.administration_id, id, body)
-    return serialize.invoice(credit), 201, {"Location": f"/api/invoices/{credit.id}"}
+    return serialize.invoice(credit), 201, location("invoices", credit.id)
 
 
 def get_invoice_pdf(caller, id):
