@@ -132,7 +132,10 @@ def _body_strings():
             if node.get("type") == "string":
                 yield where, node
             for key, value in node.items():
-                if key not in ("example", "examples", "default", "description", "enum"):
+                if key == "properties":
+                    for name, schema in value.items():
+                        yield from walk(schema, f"{where}/properties/{name}")
+                elif key not in ("example", "examples", "default", "description", "enum"):
                     yield from walk(value, f"{where}/{key}")
         elif isinstance(node, list):
             for index, value in enumerate(node):
