@@ -7,6 +7,7 @@ The package is the only place that imports Connexion: `auth` (API keys), `resolv
 
 from __future__ import annotations
 
+import json
 import pathlib
 from typing import TYPE_CHECKING
 
@@ -62,6 +63,8 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
 
     app = AsyncApp(__name__, jsonifier=JSONIFIER)
     spec = yaml.safe_load(SPEC.read_text())
+    # Serialised before Connexion sees the spec: it resolves the references in place.
+    document = json.dumps(spec, ensure_ascii=False).encode()
     app.add_api(
         spec,
         resolver=PayDockResolver("handlers", spec, settings),
@@ -71,6 +74,8 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
         swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/docs", spec_path="/openapi.json"),
     )
     app.add_middleware(middleware.RootAliases, position=MiddlewarePosition.BEFORE_SWAGGER)
+    app.add_middleware(middleware.SpecDocument, position=MiddlewarePosition.BEFORE_SWAGGER,
+                       document=document)
     app.add_middleware(middleware.RequestEnvelope, position=MiddlewarePosition.BEFORE_EXCEPTION,
                        charge=rate_limit_charger(settings),
                        auth_limiter=auth.FailedAuthLimiter(settings.failed_auth_per_second,

@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 from models import api_keys, db, tenancy
 from models.migrations import migrate
 from paydock.settings import Settings
+from tests import openapi_check
 from tests.pgserver import PostgresServer
 
 
@@ -101,9 +102,17 @@ class Tenant:
         return {"X-API-Key": self.key, **kw.pop("headers", {})}
 
 
+class CheckedTestClient(TestClient):
+    """A test client whose every response is checked against openapi.yaml by openapi-core
+    (tests/openapi_check.py), independently of the framework's own response validation."""
+
+    def request(self, *args, **kwargs):
+        return openapi_check.check(super().request(*args, **kwargs))
+
+
 @pytest.fixture(scope="session")
 def session_client(app):
-    with TestClient(app, raise_server_exceptions=False) as test_client:
+    with CheckedTestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
 
 
