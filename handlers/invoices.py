@@ -1,6 +1,6 @@
 import json
 
-from models import documents, invoices, serialize
+from models import deliveries, documents, invoices, reminders, serialize
 
 
 def list_invoices(caller, limit=100, offset=0, status=None, contact_id=None, overdue=None,
@@ -51,3 +51,21 @@ def get_invoice_ubl(caller, id):
     xml = documents.render_invoice(caller.administration_id, id, "ubl")
     return xml, 200, {"Content-Type": "application/xml",
                       "Content-Disposition": f'attachment; filename="invoice-{id}.xml"'}
+
+
+def send_invoice(caller, id, body=None):
+    # The body is optional (see credit_invoice).
+    if isinstance(body, bytes | str):
+        body = json.loads(body) if body.strip() else None
+    delivery = deliveries.send_invoice(caller.administration_id, id, body if isinstance(body, dict) else {})
+    return (serialize.invoice_delivery(delivery), 202,
+            {"Location": f"/api/invoices/{delivery.invoice_id}/deliveries"})
+
+
+def list_invoice_deliveries(caller, id, limit=100, offset=0):
+    page = deliveries.list_deliveries(caller.administration_id, id, limit=limit, offset=offset)
+    return serialize.page(page, serialize.invoice_delivery)
+
+
+def get_invoice_reminders(caller, id):
+    return serialize.invoice_reminders(reminders.invoice_reminders(caller.administration_id, id))

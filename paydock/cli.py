@@ -142,6 +142,7 @@ def cmd_worker(settings: Settings, args) -> int:
         register_periodic("billing run", 3600, run_billing)
         register_periodic("purge idempotency keys", 86400, idempotency.purge_expired)
     worker = DeliveryWorker(settings)
+    logging.getLogger("paydock.mail").info("e-mail goes out as %s", worker.mail.transport.describe())
     # SIGTERM/SIGINT: finish the attempt in flight, record it, release the lease, exit.
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     signal.signal(signal.SIGINT, lambda *_: worker.stop())
@@ -163,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="paydock", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the API under gunicorn (gunicorn.conf.py)")
-    worker = sub.add_parser("worker", help="deliver webhooks (and run periodic jobs) until SIGTERM")
+    worker = sub.add_parser("worker", help="deliver webhooks and e-mail (and run periodic jobs) until SIGTERM")
     worker.add_argument("--once", action="store_true",
                         help="one pass: send everything due now, then exit")
     sub.add_parser("migrate", help="apply pending schema migrations")

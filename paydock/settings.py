@@ -35,6 +35,17 @@ class Settings:
     worker_poll_interval: float = 1.0
     #: Events (and their delivery log) are kept at least this many days.
     event_retention_days: int = 30
+    #: Where e-mail goes: `smtp://user:pass@host:587` (STARTTLS when the server offers it)
+    #: or `smtp+ssl://user:pass@host:465` (implicit TLS). Empty: `.eml` files in `mail_dir`.
+    smtp_url: str = ""
+    #: Seconds an SMTP connection or reply may take before the attempt counts as failed.
+    smtp_timeout: float = 30.0
+    #: The folder for `.eml` files when no SMTP server is set; empty: `mail` beside the
+    #: SQLite database file (or in the working directory for PostgreSQL).
+    mail_dir: str = ""
+    #: The sender address of every e-mail (envelope and From); empty: the administration's
+    #: own e-mail address, else `noreply@paydock.invalid`. Replies go to the administration.
+    mail_from: str = ""
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 2
@@ -78,6 +89,10 @@ class Settings:
             event_retention_days=int(
                 env.get("PAYDOCK_EVENT_RETENTION_DAYS", cls.event_retention_days)
             ),
+            smtp_url=env.get("PAYDOCK_SMTP_URL", cls.smtp_url),
+            smtp_timeout=float(env.get("PAYDOCK_SMTP_TIMEOUT", cls.smtp_timeout)),
+            mail_dir=env.get("PAYDOCK_MAIL_DIR", cls.mail_dir),
+            mail_from=env.get("PAYDOCK_MAIL_FROM", cls.mail_from),
             host=env.get("PAYDOCK_HOST", cls.host),
             port=int(env.get("PAYDOCK_PORT", cls.port)),
             workers=int(env.get("PAYDOCK_WORKERS", cls.workers)),
@@ -94,6 +109,16 @@ class Settings:
             metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR", ""),
         )
         return replace(base, **overrides)
+
+    @property
+    def mail_directory(self) -> str:
+        """Where `.eml` files go without an SMTP server (absolute)."""
+        if self.mail_dir:
+            return os.path.abspath(self.mail_dir)
+        if self.database_url.startswith("sqlite:///") and self.database_url != "sqlite:///:memory:":
+            database_file = os.path.abspath(self.database_url[len("sqlite:///"):])
+            return os.path.join(os.path.dirname(database_file), "mail")
+        return os.path.abspath("mail")
 
     @property
     def rate_limited(self) -> bool:

@@ -1,7 +1,9 @@
 """The webhook delivery worker (`paydock worker`).
 
 One pass (`run_once`): fan out new outbox events into deliveries, then repeatedly
-claim one endpoint with due deliveries and send them, oldest event first.
+claim one endpoint with due deliveries and send them, oldest event first; run the
+periodic jobs that are due (the hourly payment-reminder run among them); then send
+the invoice e-mails that are due (webhooks/mail.py).
 
 Claiming: a worker takes a *lease* on an endpoint (`lease_until`, `lease_token`),
 selected with `FOR UPDATE SKIP LOCKED` on PostgreSQL, so several workers can run and
@@ -35,7 +37,9 @@ import peewee
 
 from models.db import database, is_postgres, utcnow
 from models.events import Event, purge_events
+from models.reminders import run_reminders
 from models.webhooks import WebhookDelivery, WebhookEndpoint
+from webhooks.mail import MailSender
 from webhooks.outbox import dispatch_events
 from webhooks.signing import webhook_headers
 from webhooks.urls import UnsafeUrl, UrlPolicy, check_url
@@ -96,7 +100,7 @@ class DeliveryWorker:
     """Sends webhook deliveries; one instance per process (it is not thread-safe)."""
 
     def __init__(self, settings, *, clock: Clock = utcnow,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None, mail_transport=None) -> None:
         self.policy = UrlPolicy.from_settings(settings)
         self.timeout = settings.webhook_timeout
         self.batch_size = max(1, settings.webhook_batch_size)
@@ -110,7 +114,12 @@ class DeliveryWorker:
             timeout=self.timeout, follow_redirects=False, trust_env=False, transport=transport,
             headers={"User-Agent": USER_AGENT},
         )
+        # Invoice e-mails and payment reminders go out through the same worker.
+        self.mail = MailSender(settings, clock=clock, transport=mail_transport,
+                               next_attempt_after=next_attempt_after)
+        self.mail.stopping = self.stopping.is_set
         self.periodic = [PeriodicTask("purge events", timedelta(hours=1), self._purge),
+                         PeriodicTask("payment reminders", timedelta(hours=1), run_reminders),
                          *PERIODIC_TASKS]
 
     # ------------------------------------------------------------ loop
@@ -155,6 +164,7 @@ class DeliveryWorker:
                 break
             work += self.deliver_batch(endpoint)
         self.run_periodic()
+        work += self.mail.run_once()
         return work
 
     def run_periodic(self) -> None:
