@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Callable
 from datetime import date, datetime
@@ -402,3 +404,46 @@ def client_portal(view) -> dict:
         "subscriptions": [subscription(row) for row in view.subscriptions],
         "recent_payments": [payment(row) for row in view.payments],
     }
+
+
+# ------------------------------------------------------------------ reports
+
+def _figures(figures) -> dict:
+    return {"turnover": money(figures.turnover), "vat": money(figures.vat),
+            "document_count": len(figures.documents)}
+
+
+def vat_report(report) -> dict:
+    """GET /reports/vat (models.reports.VatReport)."""
+    return {
+        "period": report.period,
+        "date_from": day(report.date_from),
+        "date_to": day(report.date_to),
+        "currency": "EUR",
+        "boxes": [{"box": box.box, "description": box.description,
+                   "tax_percentage": None if box.tax_percentage is None else plain(box.tax_percentage),
+                   **_figures(box.figures)} for box in report.boxes],
+        "rates": [{"tax_percentage": plain(rate.tax_percentage), "box": rate.box, **_figures(rate.figures)}
+                  for rate in report.rates],
+        "total": _figures(report.total),
+        "excluded_documents": report.excluded_documents,
+    }
+
+
+def vat_report_csv(report) -> str:
+    """The VAT report as CSV: one row per box, one per rate, and the total."""
+    shown = vat_report(report)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["period", "section", "box", "tax_percentage", "turnover", "vat", "document_count"])
+    for box in shown["boxes"]:
+        rate = "" if box["tax_percentage"] is None else box["tax_percentage"]
+        writer.writerow([report.period, "box", box["box"], rate, box["turnover"], box["vat"],
+                         box["document_count"]])
+    for rate in shown["rates"]:
+        writer.writerow([report.period, "rate", rate["box"], rate["tax_percentage"], rate["turnover"],
+                         rate["vat"], rate["document_count"]])
+    total = shown["total"]
+    writer.writerow([report.period, "total", "", "", total["turnover"], total["vat"],
+                     total["document_count"]])
+    return out.getvalue()

@@ -152,6 +152,15 @@ def create_api_key(administration_id, name: str, scopes: list[str],
 
 
 @database.atomic()
+def create_administration_with_key(name: str, scopes: list[str]) -> tuple[Administration, ApiKey, str]:
+    """A new administration and its first key (`paydock keys create`): both or, when the key
+    is refused, neither."""
+    administration = create_administration(name)
+    key, token = create_api_key(administration.id, name, scopes)
+    return administration, key, token
+
+
+@database.atomic()
 def revoke_api_key(administration_id, key_id, acting_key_id=None) -> ApiKey:
     """Revoke a key at once in this process; other processes drop it within the cache bound.
 

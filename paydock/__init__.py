@@ -8,31 +8,47 @@ The package is the only place that imports Connexion: `auth` (API keys), `resolv
 from __future__ import annotations
 
 import pathlib
+from typing import TYPE_CHECKING
 
-import peewee
-import yaml
-from connexion import AsyncApp
-from connexion.exceptions import ProblemException
-from connexion.middleware import MiddlewarePosition
-from connexion.options import SwaggerUIOptions
+if TYPE_CHECKING:
+    from connexion import AsyncApp
 
-from models import db
-from models.errors import DomainError
-from models.tenancy import KEY_CACHE
-from models.webhooks import configure as configure_webhooks
-from paydock import logging as paydock_logging
-from paydock import middleware, observability, problems
-from paydock.auth import rate_limit_charger
-from paydock.resolver import PayDockResolver, operation_routes
-from paydock.responses import JSONIFIER
-from paydock.settings import Settings
-from paydock.validation import VALIDATORS
+    from paydock.settings import Settings
 
 SPEC = pathlib.Path(__file__).resolve().parent.parent / "openapi.yaml"
 
 
 def create_app(settings: Settings | None = None) -> AsyncApp:
     """The PayDock ASGI app for `settings` (default: from the environment)."""
+    # Imported here, not at module level: `paydock.settings` and `paydock.logging` are read by
+    # gunicorn.conf.py before any logging is set up, and must not pull in Connexion (whose
+    # import-time warnings would reach stderr as raw text).
+    import warnings
+
+    # Connexion imports starlette.testclient, which announces that it will need httpx2. PayDock
+    # never uses the test client, so an operator cannot act on the warning: drop that one only.
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`",
+                            module="connexion")
+
+    import peewee
+    import yaml
+    from connexion import AsyncApp
+    from connexion.exceptions import ProblemException
+    from connexion.middleware import MiddlewarePosition
+    from connexion.options import SwaggerUIOptions
+
+    from models import db
+    from models.errors import DomainError
+    from models.tenancy import KEY_CACHE
+    from models.webhooks import configure as configure_webhooks
+    from paydock import logging as paydock_logging
+    from paydock import middleware, observability, problems
+    from paydock.auth import rate_limit_charger
+    from paydock.resolver import PayDockResolver, operation_routes
+    from paydock.responses import JSONIFIER
+    from paydock.settings import Settings
+    from paydock.validation import VALIDATORS
+
     settings = settings or Settings.from_env()
     db.bind(
         db.open_database(

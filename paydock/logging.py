@@ -2,7 +2,8 @@
 
 `extra={...}` fields of a log call become top-level keys, and every record logged while
 a request is served carries its `request_id`. Nothing here logs request headers, so API
-keys never reach the logs. `PAYDOCK_LOG_JSON=false` gives plain text lines instead.
+keys never reach the logs. On a terminal the lines are plain text for people to read;
+`PAYDOCK_LOG_JSON=true|false` decides when it is set.
 """
 
 from __future__ import annotations
@@ -17,6 +18,17 @@ from models.audit import REQUEST_ID
 # Record attributes that are not extras; uvicorn adds an ANSI-coloured copy of its message.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "color_message"}
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+#: Libraries that log routine work at INFO: fontTools logs ~75 lines per PDF (font subsetting).
+QUIET_LOGGERS = {"connexion": logging.ERROR, "fontTools": logging.WARNING}
+
+
+def wants_json(json_logs: bool | None, stream=None) -> bool:
+    """JSON lines unless told otherwise; by default (None) plain text when `stream` (stderr)
+    is a terminal, where a person reads it."""
+    if json_logs is not None:
+        return json_logs
+    stream = stream or sys.stderr
+    return not (hasattr(stream, "isatty") and stream.isatty())
 
 
 class JsonFormatter(logging.Formatter):
@@ -56,25 +68,27 @@ class Handler(logging.StreamHandler):
         self.addFilter(RequestIdFilter())
 
 
-def configure_logging(level: str = "INFO", json_logs: bool = True) -> None:
+def configure_logging(level: str = "INFO", json_logs: bool | None = True) -> None:
     """PayDock's handler on the root logger, replacing an earlier one of ours (and only that:
-    other handlers, such as a test runner's, stay). Used by the app and the webhook worker."""
+    other handlers, such as a test runner's, stay). Used by the app and the webhook worker.
+    `json_logs=None`: plain text on a terminal, JSON otherwise."""
     handler = Handler()
-    handler.setFormatter(JsonFormatter() if json_logs else logging.Formatter(PLAIN_FORMAT))
+    handler.setFormatter(JsonFormatter() if wants_json(json_logs) else logging.Formatter(PLAIN_FORMAT))
     root = logging.getLogger()
     for existing in list(root.handlers):
         if getattr(existing, "_paydock", False):
             root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level)
-    logging.getLogger("connexion").setLevel(logging.ERROR)
+    for name, quiet_level in QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(quiet_level)
 
 
-def logging_config(level: str = "INFO", json_logs: bool = True) -> dict:
+def logging_config(level: str = "INFO", json_logs: bool | None = True) -> dict:
     """gunicorn's `logconfig_dict`: its own, uvicorn's and the master's lines in the same
     format (each worker's app then puts an equal root handler in place of this one)."""
     handler = {"class": "paydock.logging.Handler", "formatter": "paydock", "stream": "ext://sys.stderr"}
-    formatter = {"()": JsonFormatter} if json_logs else {"format": PLAIN_FORMAT}
+    formatter = {"()": JsonFormatter} if wants_json(json_logs) else {"format": PLAIN_FORMAT}
     return {
         "version": 1,
         "disable_existing_loggers": False,
@@ -86,6 +100,6 @@ def logging_config(level: str = "INFO", json_logs: bool = True) -> dict:
             "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": False},
             "uvicorn.error": {"level": level, "handlers": ["stderr"], "propagate": False},
             "uvicorn.access": {"level": "WARNING", "handlers": [], "propagate": False},
-            "connexion": {"level": "ERROR"},
+            **{name: {"level": logging.getLevelName(quiet)} for name, quiet in QUIET_LOGGERS.items()},
         },
     }

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import connexion.decorators.parameter
 import connexion.security
 from connexion.context import context as request_context
+from connexion.context import scope as request_scope
 from connexion.resolver import RelativeResolver, Resolution
 
 from models import db
@@ -92,11 +93,30 @@ class PayDockResolver(RelativeResolver):
         return Resolution(wrap(resolution.function, policy, self.settings), resolution.operation_id)
 
 
+#: Arguments a handler may ask for by name beyond the spec's parameters: the caller, the
+#: request's Accept header (content negotiation) and the settings (outbound services).
+INJECTED = ("caller", "accept", "settings")
+
+
+def accept_header() -> str | None:
+    for name, value in request_scope["headers"]:
+        if name == b"accept":
+            return value.decode("latin-1")
+    return None
+
+
 def wrap(function, policy: OperationPolicy, settings: Settings):
-    wants_caller = "caller" in inspect.signature(function).parameters
+    wanted = inspect.signature(function).parameters
+    wants_caller = "caller" in wanted
+    wants_accept = "accept" in wanted
+    wants_settings = "settings" in wanted
 
     @functools.wraps(function)
     def handler(*args, **kwargs):
+        if wants_accept:
+            kwargs["accept"] = accept_header()
+        if wants_settings:
+            kwargs["settings"] = settings
         if not policy.uses_database:
             return respond(function(*args, **kwargs))
         with db.database.connection_context():
@@ -114,8 +134,8 @@ def wrap(function, policy: OperationPolicy, settings: Settings):
                 return respond(function(*args, **kwargs))
             return respond(run_idempotently(function, args, kwargs, caller, key, policy.secret_fields))
 
-    # Connexion passes arguments by the wrapped function's signature; `caller` is ours.
-    params = [p for n, p in inspect.signature(function).parameters.items() if n != "caller"]
+    # Connexion passes arguments by the wrapped function's signature; the injected ones are ours.
+    params = [p for n, p in wanted.items() if n not in INJECTED]
     handler.__signature__ = inspect.Signature(params)
     del handler.__wrapped__
     return handler

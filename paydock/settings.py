@@ -12,6 +12,24 @@ def _flag(value: str | None, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _optional_flag(value: str | None) -> bool | None:
+    return None if value is None or value.strip() == "" else _flag(value, False)
+
+
+def _number(env, name: str, default):
+    """`env[name]` as a number of the default's type, else `default`; a value that is not
+    one is refused with the variable's name."""
+    cast = type(default)
+    value = env.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return cast(value)
+    except ValueError:
+        kind = "a whole number" if cast is int else "a number"
+        raise ValueError(f"{name}={value!r} is not {kind}") from None
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite:///paydock.db"
@@ -59,8 +77,9 @@ class Settings:
     rate_limit_burst: int = 100
     #: Largest accepted request body; larger ones get 413 before they are read.
     max_body_bytes: int = 1024 * 1024
-    #: One JSON object per log line (with the request id); false gives plain text lines.
-    log_json: bool = True
+    #: One JSON object per log line (with the request id); false gives plain text lines;
+    #: None (PAYDOCK_LOG_JSON unset): plain text on a terminal, JSON otherwise.
+    log_json: bool | None = None
     #: Directory where gunicorn workers share their Prometheus figures (multi-process mode);
     #: gunicorn.conf.py sets it; empty for a single process.
     metrics_dir: str = ""
@@ -71,40 +90,32 @@ class Settings:
         env = os.environ if environ is None else environ
         base = cls(
             database_url=env.get("PAYDOCK_DATABASE_URL", cls.database_url),
-            api_key_cache_seconds=float(
-                env.get("PAYDOCK_API_KEY_CACHE_SECONDS", cls.api_key_cache_seconds)
-            ),
+            api_key_cache_seconds=_number(env, "PAYDOCK_API_KEY_CACHE_SECONDS", cls.api_key_cache_seconds),
             validate_responses=_flag(env.get("PAYDOCK_VALIDATE_RESPONSES"), False),
             webhook_allow_private=_flag(env.get("PAYDOCK_WEBHOOK_ALLOW_PRIVATE"), False),
             webhook_allow_http=_flag(env.get("PAYDOCK_WEBHOOK_ALLOW_HTTP"), False),
-            webhook_timeout=float(env.get("PAYDOCK_WEBHOOK_TIMEOUT", cls.webhook_timeout)),
-            webhook_dns_timeout=float(env.get("PAYDOCK_WEBHOOK_DNS_TIMEOUT", cls.webhook_dns_timeout)),
-            webhook_disable_after_days=float(
-                env.get("PAYDOCK_WEBHOOK_DISABLE_AFTER_DAYS", cls.webhook_disable_after_days)
+            webhook_timeout=_number(env, "PAYDOCK_WEBHOOK_TIMEOUT", cls.webhook_timeout),
+            webhook_dns_timeout=_number(env, "PAYDOCK_WEBHOOK_DNS_TIMEOUT", cls.webhook_dns_timeout),
+            webhook_disable_after_days=_number(
+                env, "PAYDOCK_WEBHOOK_DISABLE_AFTER_DAYS", cls.webhook_disable_after_days
             ),
-            webhook_batch_size=int(env.get("PAYDOCK_WEBHOOK_BATCH_SIZE", cls.webhook_batch_size)),
-            worker_poll_interval=float(
-                env.get("PAYDOCK_WORKER_POLL_INTERVAL", cls.worker_poll_interval)
-            ),
-            event_retention_days=int(
-                env.get("PAYDOCK_EVENT_RETENTION_DAYS", cls.event_retention_days)
-            ),
+            webhook_batch_size=_number(env, "PAYDOCK_WEBHOOK_BATCH_SIZE", cls.webhook_batch_size),
+            worker_poll_interval=_number(env, "PAYDOCK_WORKER_POLL_INTERVAL", cls.worker_poll_interval),
+            event_retention_days=_number(env, "PAYDOCK_EVENT_RETENTION_DAYS", cls.event_retention_days),
             smtp_url=env.get("PAYDOCK_SMTP_URL", cls.smtp_url),
-            smtp_timeout=float(env.get("PAYDOCK_SMTP_TIMEOUT", cls.smtp_timeout)),
+            smtp_timeout=_number(env, "PAYDOCK_SMTP_TIMEOUT", cls.smtp_timeout),
             mail_dir=env.get("PAYDOCK_MAIL_DIR", cls.mail_dir),
             mail_from=env.get("PAYDOCK_MAIL_FROM", cls.mail_from),
             host=env.get("PAYDOCK_HOST", cls.host),
-            port=int(env.get("PAYDOCK_PORT", cls.port)),
-            workers=int(env.get("PAYDOCK_WORKERS", cls.workers)),
+            port=_number(env, "PAYDOCK_PORT", cls.port),
+            workers=_number(env, "PAYDOCK_WORKERS", cls.workers),
             log_level=env.get("PAYDOCK_LOG_LEVEL", cls.log_level).upper(),
-            database_timeout=float(env.get("PAYDOCK_DATABASE_TIMEOUT", cls.database_timeout)),
-            database_pool_size=int(env.get("PAYDOCK_DATABASE_POOL_SIZE", cls.database_pool_size)),
-            rate_limit_per_second=float(
-                env.get("PAYDOCK_RATE_LIMIT_PER_SECOND", cls.rate_limit_per_second)
-            ),
-            rate_limit_burst=int(env.get("PAYDOCK_RATE_LIMIT_BURST", cls.rate_limit_burst)),
-            max_body_bytes=int(env.get("PAYDOCK_MAX_BODY_BYTES", cls.max_body_bytes)),
-            log_json=_flag(env.get("PAYDOCK_LOG_JSON"), True),
+            database_timeout=_number(env, "PAYDOCK_DATABASE_TIMEOUT", cls.database_timeout),
+            database_pool_size=_number(env, "PAYDOCK_DATABASE_POOL_SIZE", cls.database_pool_size),
+            rate_limit_per_second=_number(env, "PAYDOCK_RATE_LIMIT_PER_SECOND", cls.rate_limit_per_second),
+            rate_limit_burst=_number(env, "PAYDOCK_RATE_LIMIT_BURST", cls.rate_limit_burst),
+            max_body_bytes=_number(env, "PAYDOCK_MAX_BODY_BYTES", cls.max_body_bytes),
+            log_json=_optional_flag(env.get("PAYDOCK_LOG_JSON")),
             # prometheus_client reads this variable itself; it is the standard name.
             metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR", ""),
         )
