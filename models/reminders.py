@@ -225,7 +225,7 @@ def _open(invoice: Invoice) -> bool:
 
 
 def subject_for(kind: str, number: str | None, seller_name: str) -> str:
-    label = {KIND_REMINDER: "Herinnering", KIND_FOURTEEN_DAY_LETTER: "Aanmaning (14-dagenbrief)",
+    label = {KIND_REMINDER: "Herinnering", KIND_FOURTEEN_DAY_LETTER: "Aanmaning, 14-dagenbrief",
              KIND_COLLECTION_COSTS: "Aanmaning"}[kind]
     return f"{label}: factuur {number} van {seller_name}"
 
@@ -387,7 +387,7 @@ def invoice_reminders(administration_id, invoice_id, today: date | None = None) 
             steps.append({
                 "step": number,
                 "days_after_due": (schedule.steps[index].days_after_due if index < len(schedule.steps)
-                                   else (delivery.created_at.date() - invoice.due_date).days),
+                                   else max(1, (delivery.created_at.date() - invoice.due_date).days)),
                 "kind": delivery.reminder_kind, "status": delivery.status,
                 "scheduled_on": business_day(delivery.created_at), "delivery_id": delivery.id,
                 "sent_at": delivery.sent_at, "open_amount": delivery.reminder_open_amount,

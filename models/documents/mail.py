@@ -16,6 +16,14 @@ def _filename_part(number: str | None) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", number or "concept").strip("-") or "factuur"
 
 
+def _unfolded_headers(message: EmailMessage) -> EmailMessage:
+    """Headers on one line each (RFC 5322 allows 998 characters): Python's folding moves a
+    header that does not fit on its first line whole onto a continuation line, which readers
+    then show with a leading space. The body and attachments are encoded already."""
+    message.policy = message.policy.clone(max_line_length=998)
+    return message
+
+
 def _envelope(*, sender: str, seller: dict, delivery: dict, sent_at: datetime) -> EmailMessage:
     message = EmailMessage()
     message["From"] = formataddr((seller.get("name") or "", sender))
@@ -60,12 +68,13 @@ def invoice_email(*, sender: str, seller: dict, delivery: dict, invoice: dict, p
     if ubl is not None:
         parts.append("De factuur is ook bijgevoegd als UBL-bestand (e-factuur) voor uw boekhouding.")
     parts += ["", _signature(seller)]
-    message.set_content("\n".join(parts))
+    # Quoted-printable: plain ASCII on the wire whatever the server supports (no 8BITMIME needed).
+    message.set_content("\n".join(parts), cte="quoted-printable")
     name = _filename_part(number)
     message.add_attachment(pdf, maintype="application", subtype="pdf", filename=f"factuur-{name}.pdf")
     if ubl is not None:
         message.add_attachment(ubl, maintype="application", subtype="xml", filename=f"factuur-{name}.xml")
-    return message
+    return _unfolded_headers(message)
 
 
 def reminder_email(*, sender: str, seller: dict, delivery: dict, invoice: dict, pdf: bytes,
@@ -84,8 +93,9 @@ def reminder_email(*, sender: str, seller: dict, delivery: dict, invoice: dict, 
         parts += ["", f"U kunt betalen op IBAN {iban_groups(seller['iban'])} ten name van "
                       f"{seller.get('name') or ''}, onder vermelding van factuurnummer {number}."]
     parts += ["", _signature(seller)]
-    message.set_content("\n".join(parts))
+    # Quoted-printable: plain ASCII on the wire whatever the server supports (no 8BITMIME needed).
+    message.set_content("\n".join(parts), cte="quoted-printable")
     label = "herinnering" if reminder["kind"] == "reminder" else "aanmaning"
     message.add_attachment(pdf, maintype="application", subtype="pdf",
                            filename=f"{label}-{_filename_part(number)}.pdf")
-    return message
+    return _unfolded_headers(message)

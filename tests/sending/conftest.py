@@ -52,16 +52,23 @@ def run_worker(worker: DeliveryWorker) -> int:
         return worker.run_once()
 
 
+def _quiet() -> None:
+    with db.database.connection_context():
+        InvoiceDelivery.update(status="failed", next_attempt_at=None).where(
+            InvoiceDelivery.status == "queued").execute()
+        ReminderSettings.update(enabled=False).execute()
+
+
 @pytest.fixture(autouse=True)
 def _quiet_outbox(request):
-    """Messages and schedules of one test must not be sent in the next: fail what is
-    still queued and turn schedules off afterwards."""
+    """Each test's worker sends only that test's messages: what other tests left queued
+    (the suite shares its databases) is failed, and every schedule turned off, before and
+    after it."""
+    if "client" in request.fixturenames:
+        _quiet()
     yield
     if "client" in request.fixturenames:
-        with db.database.connection_context():
-            InvoiceDelivery.update(status="failed", next_attempt_at=None).where(
-                InvoiceDelivery.status == "queued").execute()
-            ReminderSettings.update(enabled=False).execute()
+        _quiet()
 
 
 def seller_ready(tenant, **extra) -> None:
