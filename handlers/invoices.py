@@ -1,5 +1,3 @@
-import json
-
 from models import deliveries, documents, invoices, reminders, serialize
 
 
@@ -31,13 +29,8 @@ def delete_invoice(caller, id):
     return None, 204
 
 
-def credit_invoice(caller, id, body=None):
-    # The body is optional. Sent without a Content-Type, Connexion validates it as JSON
-    # but hands it over as bytes.
-    if isinstance(body, bytes | str):
-        body = json.loads(body) if body.strip() else None
-    options = body if isinstance(body, dict) else {}
-    credit = invoices.credit_invoice(caller.administration_id, id, options)
+def credit_invoice(caller, id, body):
+    credit = invoices.credit_invoice(caller.administration_id, id, body)
     return serialize.invoice(credit), 201, {"Location": f"/api/invoices/{credit.id}"}
 
 
@@ -53,11 +46,8 @@ def get_invoice_ubl(caller, id):
                       "Content-Disposition": f'attachment; filename="invoice-{id}.xml"'}
 
 
-def send_invoice(caller, id, body=None):
-    # The body is optional (see credit_invoice).
-    if isinstance(body, bytes | str):
-        body = json.loads(body) if body.strip() else None
-    delivery = deliveries.send_invoice(caller.administration_id, id, body if isinstance(body, dict) else {})
+def send_invoice(caller, id, body):
+    delivery = deliveries.send_invoice(caller.administration_id, id, body)
     return (serialize.invoice_delivery(delivery), 202,
             {"Location": f"/api/invoices/{delivery.invoice_id}/deliveries"})
 

@@ -28,8 +28,6 @@ def delete_quote(caller, id):
     return None, 204
 
 
-def invoice_quote(caller, id, body=None):
-    # Without a body (and so without a Content-Type) Connexion hands over the raw default.
-    options = body if isinstance(body, dict) else None
-    invoice, created = quotes.invoice_quote(caller.administration_id, id, options)
+def invoice_quote(caller, id, body):
+    invoice, created = quotes.invoice_quote(caller.administration_id, id, body)
     return serialize.invoice(invoice), 201 if created else 200, {"Location": f"/api/invoices/{invoice.id}"}

@@ -7,12 +7,26 @@ from datetime import UTC, datetime
 
 import peewee
 
+from models.errors import DomainError
+
 
 def naive_utc(value: datetime | str) -> datetime:
+    """An RFC 3339 timestamp as a naive UTC datetime.
+
+    RFC 3339 allows a lower-case `t` and `z`. An instant that lies outside the years 1-9999
+    once moved to UTC (`0001-01-01T00:00:00+01:00`, `9999-12-31T23:59:59-01:00`) is clamped
+    to the first or last representable instant: as a lower bound it then means "from the
+    beginning" or "nothing yet". A value Python cannot read at all is a 400."""
     if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        try:
+            value = datetime.fromisoformat(value.strip().upper().replace("Z", "+00:00"))
+        except ValueError:
+            raise DomainError(f"not an RFC 3339 timestamp: {value[:40]!r}") from None
     if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
+        try:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:
+            value = datetime.min if value.year == 1 else datetime.max
     return value
 
 

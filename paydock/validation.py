@@ -19,7 +19,7 @@ from connexion.validators import (
     JSONResponseBodyValidator,
     ParameterValidator,
 )
-from jsonschema import Draft4Validator, ValidationError, validators
+from jsonschema import Draft4Validator, FormatChecker, ValidationError, validators
 
 from models.errors import Invalid
 
@@ -37,6 +37,63 @@ def _exact_multiple_of(validator, step, instance, schema):
         ok = False
     if not ok:
         yield ValidationError(f"{instance} has more decimals than allowed (multiple of {step})")
+
+
+def ecma_regex(pattern: str) -> str:
+    """`pattern` with ECMA-262 end anchors, as JSON Schema means them.
+
+    In Python an unescaped `$` (outside a character class) also matches just before a
+    trailing newline, so `^[A-Z]{2}$` accepts "NL\\n"; in ECMA-262 (JavaScript, the
+    dialect JSON Schema names) it matches only at the end of the text. Each such `$`
+    becomes `\\Z`, which means exactly that in Python."""
+    out, in_class, i = [], False, 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            # A `]` right after `[` or `[^` is a literal member of the class.
+            ahead = 2 if pattern[i + 1:i + 2] == "^" else 1
+            if pattern[i + ahead:i + ahead + 1] == "]":
+                out.append(pattern[i:i + ahead + 1])
+                i += ahead + 1
+                continue
+        elif char == "$":
+            char = r"\Z"
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
+_ECMA_PATTERNS: dict[str, re.Pattern] = {}
+
+
+def _ecma_pattern(validator, pattern, instance, schema):
+    """The `pattern` keyword with ECMA-262 semantics (see ecma_regex)."""
+    if not validator.is_type(instance, "string"):
+        return
+    compiled = _ECMA_PATTERNS.get(pattern)
+    if compiled is None:
+        compiled = _ECMA_PATTERNS.setdefault(pattern, re.compile(ecma_regex(pattern)))
+    if not compiled.search(instance):
+        yield ValidationError(f"{instance[:80]!r} does not match {pattern!r}")
+
+
+#: An e-mail address PayDock will put in a mail header: one `@`, no spaces or control
+#: characters anywhere (a CR/LF would let a header be injected), at most 254 characters.
+EMAIL = re.compile(r"[^\x00-\x20\x7f@]{1,64}@[^\x00-\x20\x7f@.]+(\.[^\x00-\x20\x7f@.]+)*\Z")
+FORMATS = FormatChecker()
+FORMATS.checkers = dict(Draft4Validator.FORMAT_CHECKER.checkers)
+
+
+@FORMATS.checks("email")
+def _email(instance) -> bool:
+    return not isinstance(instance, str) or (len(instance) <= 254 and bool(EMAIL.match(instance)))
 
 
 class SchemaValidators:
@@ -59,19 +116,16 @@ class SchemaValidators:
         return entry[1]
 
 
-BodySchemaValidator = validators.extend(
-    Draft4RequestValidator, {"multipleOf": _exact_multiple_of}
-)
-BODY_VALIDATORS = SchemaValidators(
-    lambda schema: BodySchemaValidator(schema, format_checker=Draft4Validator.FORMAT_CHECKER))
-ResponseSchemaValidator = validators.extend(
-    Draft4ResponseValidator, {"multipleOf": _exact_multiple_of}
-)
+KEYWORDS = {"multipleOf": _exact_multiple_of, "pattern": _ecma_pattern}
+BodySchemaValidator = validators.extend(Draft4RequestValidator, KEYWORDS)
+BODY_VALIDATORS = SchemaValidators(lambda schema: BodySchemaValidator(schema, format_checker=FORMATS))
+ResponseSchemaValidator = validators.extend(Draft4ResponseValidator, KEYWORDS)
 RESPONSE_VALIDATORS = SchemaValidators(
-    lambda schema: ResponseSchemaValidator(schema, format_checker=Draft4Validator.FORMAT_CHECKER))
+    lambda schema: ResponseSchemaValidator(schema, format_checker=FORMATS))
+ParameterSchemaValidator = validators.extend(Draft4Validator, KEYWORDS)
 PARAMETER_VALIDATORS = SchemaValidators(
-    lambda param: Draft4Validator(copy.deepcopy(param.get("schema", param)),
-                                  format_checker=Draft4Validator.FORMAT_CHECKER))
+    lambda param: ParameterSchemaValidator(copy.deepcopy(param.get("schema", param)),
+                                           format_checker=FORMATS))
 
 
 def _field_path(error: ValidationError) -> str:
@@ -96,28 +150,53 @@ def _message(error: ValidationError) -> str:
 class BodyValidator(JSONRequestBodyValidator):
     """Reads a JSON body defensively and reports every schema violation as a 422 with `errors[]`.
 
+    Whether a request has a body is decided by reading it, not from Content-Length: a body
+    sent with `Transfer-Encoding: chunked` has no Content-Length and is a body all the same
+    (it is counted against the size limit as it streams in). An empty body is no body: 400
+    when the operation needs one; otherwise the operation gets the schema's default (or
+    `{}`) as its JSON body, so a handler always receives a dict.
+
     A body needs `Content-Type: application/json` (charset UTF-8 if one is given):
-    anything else, or none, is 415; a request without a body needs none. Bodies that
-    are not UTF-8, not JSON, nested deeper than Python's parser allows, or hold numbers
-    too long to convert are 400. Text that no database can store (NUL characters,
-    unpaired surrogates) is 422."""
+    anything else, or none, is 415. Bodies that are not UTF-8, not JSON, nested deeper
+    than Python's parser allows, or hold numbers too long to convert are 400. Text that
+    no database can store (NUL characters, unpaired surrogates) is 422."""
 
     async def wrap_receive(self, receive, *, scope):
-        headers = dict(scope["headers"])
-        content_type = headers.get(b"content-type")
-        no_body = headers.get(b"content-length", b"0").strip() in (b"", b"0") and (
-            b"transfer-encoding" not in headers)
-        if content_type is None and no_body:
-            # No body at all: an optional body is left out (400 if the operation needs one).
-            return await super().wrap_receive(receive, scope=scope)
-        if content_type is None:
+        content_type = None
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                content_type = value
+        if content_type is not None:
+            charset = re.search(rb"charset=\"?([^\";]+)", content_type, re.I)
+            if charset and _codec_name(charset.group(1)) != "utf-8":
+                raise UnsupportedMediaTypeProblem(detail="JSON request bodies must be UTF-8")
+        raw = await _read_body(receive)
+        if not raw:
+            if self._required:
+                raise BadRequestProblem("RequestBody is required")
+            raw = json.dumps(self._schema.get("default", {})).encode()
+            self._validate(json.loads(raw))
+        elif content_type is None:
             raise UnsupportedMediaTypeProblem(
                 detail="A request body needs Content-Type: application/json"
             )
-        charset = re.search(rb"charset=\"?([^\";]+)", content_type, re.I)
-        if charset and _codec_name(charset.group(1)) != "utf-8":
-            raise UnsupportedMediaTypeProblem(detail="JSON request bodies must be UTF-8")
-        return await super().wrap_receive(receive, scope=scope)
+        else:
+            body = await self._parse(_once(raw), scope=scope)
+            if not (body is None and self._nullable):
+                self._validate(body)
+        headers = [(k, v) for k, v in scope["headers"]
+                   if k not in (b"content-length", b"transfer-encoding", b"content-type")]
+        headers += [(b"content-type", content_type or b"application/json"),
+                    (b"content-length", str(len(raw)).encode())]
+        replay = iter([{"type": "http.request", "body": raw, "more_body": False}])
+
+        async def receive_again():
+            try:
+                return next(replay)
+            except StopIteration:
+                return await receive()
+
+        return receive_again, {**scope, "headers": headers}
 
     async def _parse(self, stream, scope):
         raw = b"".join([chunk async for chunk in stream])
@@ -150,22 +229,40 @@ class BodyValidator(JSONRequestBodyValidator):
             raise Invalid(detail, errors=fields)
         field = _unstorable_text(body)
         if field is not None:
-            message = "must not contain NUL characters (U+0000) or unpaired surrogates"
-            raise Invalid.field(field or "body", message)
+            raise Invalid.field(field or "body", TEXT_RULE)
         return body
 
 
+async def _read_body(receive) -> bytes:
+    """The whole request body, however it was framed (the size limit applies as it streams)."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise BadRequestProblem(detail="The client left before the request body was complete")
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def _once(raw: bytes):
+    yield raw
+
+
+#: Stored text (every string of a request body): any Unicode scalar value except the C0
+#: control characters other than TAB, LF and CR, DEL, and the noncharacters U+FDD0-U+FDEF,
+#: U+FFFE and U+FFFF; the spec's `Text` pattern says the same (a test compares them).
+#: What is left is storable in both databases, valid in XML 1.0 (UBL) and printable.
+FORBIDDEN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff]")
+TEXT_RULE = ("must not contain control characters other than tab, line feed and carriage return "
+             "(U+0000-U+001F, U+007F), unpaired surrogates or noncharacters (such as U+FFFE)")
+
+
 def _unstorable_text(value, path: str = "") -> str | None:
-    """The path of the first string (or key) that no database can store as text: one with a
-    NUL character (PostgreSQL refuses it) or a lone UTF-16 surrogate (not encodable)."""
+    """The path of the first string (or key) that breaks the stored-text rule (FORBIDDEN_TEXT)."""
     if isinstance(value, str):
-        if "\x00" in value:
-            return path
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return path
-        return None
+        return path if FORBIDDEN_TEXT.search(value) else None
     if isinstance(value, dict):
         for key, item in value.items():
             where = f"{path}.{key}" if path else str(key)

@@ -9,13 +9,29 @@ from decimal import Decimal
 from pathlib import Path
 
 from fpdf import FPDF
-from fpdf.enums import Align, XPos, YPos
+from fpdf.enums import Align, MethodReturnValue, XPos, YPos
 from fpdf.fonts import FontFace
 
 FONT_DIR = Path(__file__).with_name("fonts")
 FONT = "DejaVu"
 GREY = (110, 110, 110)
 RULE = (200, 200, 200)
+#: A table row holds at most this many printed lines (fits one page with room to spare);
+#: a longer description continues in the rows below it, across pages if need be.
+MAX_LINES_PER_ROW = 24
+LINE_HEIGHT = 5.5
+CELL_PADDING = (1.2, 1.5, 1.2, 1.5)
+DESCRIPTION_WIDTH, TABLE_WIDTH = 88, 176
+
+
+def one_line(text) -> str:
+    """Text for a single-line cell: line breaks and tabs become spaces."""
+    return " ".join(str(text or "").split()) if text else ""
+
+
+def multi_line(text) -> str:
+    """Text for a wrapped cell: CR LF and CR become LF, tabs become spaces."""
+    return str(text or "").replace("\r\n", "\n").replace("\r", "\n").replace("\t", "    ")
 
 
 def invoice_pdf(invoice: dict, seller: dict, preceding: dict | None = None) -> bytes:
@@ -80,7 +96,7 @@ class _InvoicePDF(FPDF):
         parts = [s.get("name"), f"KvK {s['kvk_number']}" if s.get("kvk_number") else None,
                  f"VAT {s['vat_number']}" if s.get("vat_number") else None,
                  f"IBAN {iban_groups(s['iban'])}" if s.get("iban") else None]
-        self.cell(0, 4, "  ·  ".join(p for p in parts if p), align=Align.C)
+        self.cell(0, 4, one_line("  ·  ".join(p for p in parts if p)), align=Align.C)
         self.cell(0, 4, f"{self.page_no()}/{{nb}}", align=Align.R)
         self.set_text_color(0, 0, 0)
 
@@ -98,7 +114,7 @@ class _InvoicePDF(FPDF):
     def _seller_block(self) -> None:
         s = self.seller
         self.set_font(FONT, "B", 14)
-        self.cell(0, 7, s.get("name") or "", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        self.cell(0, 7, one_line(s.get("name")), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         self.set_font(FONT, "", 9)
         self.set_text_color(*GREY)
         for text in (s.get("address"), " ".join(p for p in (s.get("postal_code"), s.get("city")) if p),
@@ -107,7 +123,7 @@ class _InvoicePDF(FPDF):
                      f"KvK {s['kvk_number']}" if s.get("kvk_number") else None,
                      f"VAT {s['vat_number']}" if s.get("vat_number") else None):
             if text:
-                self.cell(0, 4.5, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+                self.cell(0, 4.5, one_line(text), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         self.set_text_color(0, 0, 0)
         self.ln(6)
 
@@ -126,16 +142,16 @@ class _InvoicePDF(FPDF):
         self.set_text_color(0, 0, 0)
         self.set_font(FONT, "B", 10)
         name = c.get("company_name") or c.get("name") or ""
-        self.cell(90, 5, name, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        self.cell(90, 5, one_line(name), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         self.set_font(FONT, "", 9)
         if c.get("company_name") and c.get("name") and c["name"] != c["company_name"]:
-            self.cell(90, 4.5, f"Attn. {c['name']}", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+            self.cell(90, 4.5, one_line(f"Attn. {c['name']}"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         for text in (c.get("address"), " ".join(p for p in (c.get("postal_code"), c.get("city")) if p),
                      c.get("country") if c.get("country") not in (None, "NL") else None,
                      f"VAT {c['vat_number']}" if c.get("vat_number") else None,
                      f"KvK {c['kvk_number']}" if c.get("kvk_number") else None):
             if text:
-                self.cell(90, 4.5, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+                self.cell(90, 4.5, one_line(text), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         bottom_left = self.get_y()
 
         # ... invoice facts on the right.
@@ -157,7 +173,7 @@ class _InvoicePDF(FPDF):
             self.cell(34, 5, label)
             self.set_text_color(0, 0, 0)
             self.set_font(FONT, "B", 9)
-            self.cell(0, 5, str(value), align=Align.R, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+            self.cell(0, 5, one_line(value), align=Align.R, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         self.set_y(max(bottom_left, self.get_y()) + 8)
 
     def _lines(self) -> None:
@@ -169,23 +185,37 @@ class _InvoicePDF(FPDF):
             text_align=("LEFT", "RIGHT", "RIGHT", "RIGHT", "RIGHT"),
             headings_style=heading,
             borders_layout="HORIZONTAL_LINES",
-            line_height=5.5,
-            padding=(1.2, 1.5, 1.2, 1.5),
+            line_height=LINE_HEIGHT,
+            padding=CELL_PADDING,
         ) as table:
             table.row(("Description", "Qty", "Unit price", "VAT", "Amount"))
             for line in sorted(self.invoice["lines"], key=lambda item: item["position"]):
                 if line.get("is_text_line"):
-                    row = table.row(style=FontFace(color=GREY))
-                    row.cell(line.get("description") or "", colspan=5, align="LEFT")
+                    for chunk in self._row_chunks(line.get("description"), TABLE_WIDTH):
+                        row = table.row(style=FontFace(color=GREY))
+                        row.cell(chunk, colspan=5, align="LEFT")
                     continue
-                table.row((line.get("description") or "", quantity(line["quantity"]),
-                           self.money(line["unit_price_incl"]), rate(line["tax_percentage"]),
-                           self.money(line["total_incl"])))
+                first, *rest = self._row_chunks(line.get("description"), DESCRIPTION_WIDTH)
+                table.row((first, quantity(line["quantity"]), self.money(line["unit_price_incl"]),
+                           rate(line["tax_percentage"]), self.money(line["total_incl"])))
+                for chunk in rest:
+                    table.row((chunk, "", "", "", ""))
         self.set_font(FONT, "", 7.5)
         self.set_text_color(*GREY)
         self.cell(0, 5, "Prices include VAT.", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         self.set_text_color(0, 0, 0)
         self.ln(3)
+
+    def _row_chunks(self, text, width: float) -> list[str]:
+        """`text` wrapped as the table will print it in a column `width` mm wide (long words
+        broken), in pieces of at most MAX_LINES_PER_ROW lines: one table row each, so no
+        row is ever taller than a page."""
+        inner = width - CELL_PADDING[1] - CELL_PADDING[3]
+        lines = self.multi_cell(inner, LINE_HEIGHT, multi_line(text), dry_run=True,
+                                output=MethodReturnValue.LINES, padding=0)
+        pieces = ["\n".join(lines[i:i + MAX_LINES_PER_ROW])
+                  for i in range(0, len(lines), MAX_LINES_PER_ROW)]
+        return pieces or [""]
 
     def _totals(self) -> None:
         inv = self.invoice
@@ -212,7 +242,8 @@ class _InvoicePDF(FPDF):
         inv, s = self.invoice, self.seller
         if inv.get("note"):
             self.set_font(FONT, "", 9)
-            self.multi_cell(0, 4.8, inv["note"], align=Align.L, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+            self.multi_cell(0, 4.8, multi_line(inv["note"]), align=Align.L,
+                            new_x=XPos.LMARGIN, new_y=YPos.NEXT)
             self.ln(3)
         self.set_font(FONT, "B", 9.5)
         self.cell(0, 6, "Payment", new_x=XPos.LMARGIN, new_y=YPos.NEXT)

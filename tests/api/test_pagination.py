@@ -123,3 +123,26 @@ def test_the_count_runs_only_when_the_page_does_not_imply_the_total(tenant):
     [(count_sql, count_params)] = counts(statements)
     assert "LIMIT" in count_sql.upper() and TOTAL_COUNT_LIMIT + 1 in count_params
     assert TOTAL_COUNT_LIMIT + 1 not in statements[0][1] and 11 in statements[0][1]
+
+
+SYNC_LISTS = ["/api/contacts", "/api/products", "/api/invoices", "/api/payments", "/api/quotes",
+              "/api/subscriptions", "/api/audit-log"]
+
+
+@pytest.mark.parametrize("url", SYNC_LISTS)
+def test_updated_since_takes_every_rfc3339_spelling_and_the_edges_of_time(tenant, url):
+    """Lower-case `t`/`z`, and instants that leave the years 1-9999 once moved to UTC: the
+    lower bound is clamped to the first or last representable instant."""
+    tenant.post("/api/contacts", {"name": "Sync BV"})
+    everything = tenant.get(url).json()["total"]
+    for value, expected in [("2026-04-01t00:00:00z", None), ("2000-01-01t00:00:00.5z", everything),
+                            ("0001-01-01T00:00:00+01:00", everything),
+                            ("0001-01-01T00:00:00-01:00", everything),
+                            ("9999-12-31T23:59:59-01:00", 0), ("9999-12-31T23:59:59+01:00", 0)]:
+        response = tenant.get(url, params={"updated_since": value})
+        assert response.status_code == 200, (value, response.text)
+        if expected is not None:
+            assert response.json()["total"] == expected, value
+    lower = tenant.get("/api/contacts", params={"updated_since": "2000-01-01t00:00:00z"}).json()
+    upper = tenant.get("/api/contacts", params={"updated_since": "2000-01-01T00:00:00Z"}).json()
+    assert lower["total"] == upper["total"] == 1

@@ -54,8 +54,10 @@ CASES = {
     # size
     "body over 1 MiB (Content-Length)": (413, typed(b'{"name": "' + b"x" * MIB + b'"}', "application/json")),
     "body over 1 MiB of whitespace": (413, typed(b" " * (MIB + 1) + b"{}", "application/json")),
-    "body streamed without Content-Length": (400, lambda t, _: t.post(
-        "/api/contacts", content=iter([b'{"name": ', b'"chunked"}']), headers=JSON)),
+    "body over 1 MiB streamed without Content-Length": (413, lambda t, _: t.post(
+        "/api/contacts", content=iter([b'{"name": "', *[b"x" * 65536] * 17, b'"}']), headers=JSON)),
+    "chunked body without Content-Type": (415, lambda t, _: t.post(
+        "/api/contacts", content=iter([b'{"name": ', b'"chunked"}']))),
     "huge string under the limit": (422, typed(json.dumps({"name": "A", "notes": "x" * 900_000}),
                                                "application/json")),
     "array of 100k items as body": (422, typed("[" + ",".join(["1"] * 100_000) + "]", "application/json")),
