@@ -22,8 +22,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from models import contacts, db, invoices, payments, portal, ratelimit, serialize
+from models.api_keys import KEY_CACHE, Caller, cached_caller, verify_api_key
 from models.errors import DomainError
-from models.tenancy import KEY_CACHE, Caller, cached_caller, verify_api_key
 from paydock.settings import Settings
 
 

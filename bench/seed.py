@@ -18,7 +18,7 @@ from decimal import Decimal
 import peewee
 from tqdm import tqdm
 
-from models import db, tenancy
+from models import api_keys, db, tenancy
 
 NULL = "\\N"
 # COPY text format: backslash, tab, newline and carriage return are escaped.
@@ -184,7 +184,7 @@ def seed_level(level: str, size: int, seeders: Sequence[Seeder], *, progress: bo
     next to 1,000 and to 1,000,000 invoices)."""
     administration = tenancy.create_administration(f"Bench {level} ({size:,})")
     keys = {
-        name: tenancy.create_api_key(administration.id, f"bench {name}", scopes)[1]
+        name: api_keys.create_api_key(administration.id, f"bench {name}", scopes)[1]
         for name, scopes in KEY_SCOPES.items()
     }
     context = SeedContext(administration.id, size, {}, progress=progress)

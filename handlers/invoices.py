@@ -1,4 +1,4 @@
-from models import deliveries, documents, invoices, reminders, serialize
+from models import deliveries, documents, invoice_changes, invoices, reminders, serialize
 
 
 def list_invoices(caller, limit=100, offset=0, status=None, contact_id=None, overdue=None,
@@ -21,7 +21,7 @@ def get_invoice(caller, id):
 
 
 def update_invoice(caller, id, body):
-    return serialize.invoice(invoices.update_invoice(caller.administration_id, id, body))
+    return serialize.invoice(invoice_changes.update_invoice(caller.administration_id, id, body))
 
 
 def delete_invoice(caller, id):
@@ -30,7 +30,7 @@ def delete_invoice(caller, id):
 
 
 def credit_invoice(caller, id, body):
-    credit = invoices.credit_invoice(caller.administration_id, id, body)
+    credit = invoice_changes.credit_invoice(caller.administration_id, id, body)
     return serialize.invoice(credit), 201, {"Location": f"/api/invoices/{credit.id}"}
 
 

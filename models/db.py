@@ -16,6 +16,8 @@ import peewee
 from playhouse.db_url import parse as parse_db_url
 from playhouse.pool import MaxConnectionsExceeded, PooledPostgresqlDatabase, PooledSqliteDatabase
 
+from models.errors import NotFound
+
 database = peewee.DatabaseProxy()
 
 #: Errors that mean "the database cannot serve this request right now" (answered with 503):
@@ -172,8 +174,6 @@ class TenantModel(BaseModel):
 
         With `lock`, the row stays locked until the transaction ends (FOR UPDATE on
         PostgreSQL; SQLite already serialises writers with BEGIN IMMEDIATE)."""
-        from models.errors import NotFound
-
         try:
             key = row_id if isinstance(row_id, uuid.UUID) else uuid.UUID(str(row_id))
         except ValueError:

@@ -26,8 +26,10 @@ from models import serialize
 from models.db import MoneyField, TenantModel, database, is_postgres, utcnow
 from models.errors import Invalid
 from models.events import record_event
-from models.invoices import Invoice, attach_lines, change_status, locked_invoice, parse_uuid
+from models.invoices import Invoice, InvoiceLine, change_status, locked_invoice
+from models.lines import attach_lines
 from models.listing import Page, paginate
+from models.parsing import parse_uuid
 from models.tenancy import Administration
 
 STATUSES = ("queued", "sent", "failed", "cancelled")
@@ -110,7 +112,7 @@ def send_invoice(administration_id, invoice_id, data: dict | None = None) -> Inv
     recipient = data.get("email") or invoice.contact_email or invoice.contact.email
     if not recipient:
         raise Invalid.field("email", "the contact has no e-mail address: give one to send to")
-    attach_lines([invoice])
+    attach_lines([invoice], InvoiceLine)
     serialized = serialize.invoice(invoice)
     if attach_ubl:
         require_parties(serialized, serialize.administration(seller))

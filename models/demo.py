@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from tqdm import tqdm
 
-from models import contacts, products, tenancy
+from models import api_keys, contacts, products, tenancy
 from models.tenancy import Administration
 
 DEMO_NAME = "PayDock Demo BV"
@@ -46,5 +46,5 @@ def create_demo(progress: bool = False) -> tuple[Administration, str]:
         # Progress goes to stderr (tqdm's default), so stdout keeps only the key.
         for create, data in tqdm(steps, desc="demo data", unit="row", disable=not progress):
             create(administration.id, data)
-    _, token = tenancy.create_api_key(administration.id, "demo", ["read", "write", "admin"])
+    _, token = api_keys.create_api_key(administration.id, "demo", ["read", "write", "admin"])
     return administration, token

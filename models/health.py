@@ -2,14 +2,13 @@
 
 from models.db import database
 from models.errors import Unavailable
+from models.migrations import SchemaMigration, available
 
 
 def check_readiness() -> dict:
     """Ready when a query runs and no migration is pending; else Unavailable (503).
 
     An unreachable database raises the driver's error, which the API also answers with 503."""
-    from models.migrations import SchemaMigration, available
-
     database.execute_sql("SELECT 1").fetchone()
     known = [version for version, _, _ in available()]
     if not database.table_exists(SchemaMigration._meta.table_name):

@@ -1,26 +1,39 @@
-"""Lines of quotes and subscriptions: the invoice line shape, with the same totals.
+"""Document lines: the columns every line has, checked request lines, exact totals, and how a
+document's lines are loaded and stored.
 
-Quote and subscription lines are built from the same request shape as invoice lines
-(models.invoices checks them: products, text lines, exact amounts), keep the same
-columns, serialise as invoice lines, and turn back into invoice lines when a quote is
-invoiced or a subscription period is billed.
+Invoice, quote and subscription lines are one shape (`DocumentLine`); each line model adds
+the document it belongs to and names it in `OWNER`. Lines are built from the same request
+shape (products filled in, text lines, exact amounts), serialise alike, and quote and
+subscription lines turn back into invoice lines when a quote is invoiced or a
+subscription period is billed.
 """
 
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
+from typing import Any, ClassVar
 
 import peewee
 
 from models.db import MoneyField, QuantityField, RateField, TenantModel, utcnow
-from models.invoices import resolve_lines
+from models.errors import Invalid
+from models.money import to_decimal, to_money, to_quantity
+from models.parsing import missing_reference, reference_uuid
 from models.products import Product
 from models.tenancy import Administration
-from models.totals import InvoiceTotals, LineAmounts, invoice_totals
+from models.totals import InvoiceTotals, LineAmounts, invoice_totals, line_amounts
+
+#: Bounds that keep every amount exact in the database (money as 64-bit cents).
+MAX_LINE_PRICE = Decimal("9999999.99")
+MAX_LINE_QUANTITY = Decimal("999999.9999")
 
 
 class DocumentLine(TenantModel):
-    """The columns of a line; QuoteLine and SubscriptionLine add the document they belong to."""
+    """The columns of a line; each line model adds the document it belongs to."""
+
+    #: The name of the foreign key to the document the line belongs to.
+    OWNER: ClassVar[str]
 
     administration = peewee.ForeignKeyField(Administration, on_delete="CASCADE", backref="+",
                                              index=False)
@@ -42,54 +55,68 @@ class DocumentLine(TenantModel):
     def amounts(self) -> LineAmounts:
         return LineAmounts(self.quantity, self.unit_price_incl, self.tax_percentage)
 
+    @classmethod
+    def owner(cls) -> peewee.ForeignKeyField:
+        return getattr(cls, cls.OWNER)
 
-def build_lines(administration_id, raw_lines: list[dict], model: type[DocumentLine], **owner) -> list:
-    """Unsaved `model` lines from request lines, checked and totalled exactly as invoice lines."""
-    return [model(administration=administration_id, product=line.pop("product_id"), **owner, **line)
+
+# ------------------------------------------------------------------ request lines
+
+def resolve_lines(administration_id, raw_lines: list[dict]) -> list[dict]:
+    """Request lines made whole: filled in from their products, exact, with their own totals.
+
+    Takes the `lines` of a request; gives one dict per line with position, description,
+    is_text_line, product_id, quantity, unit_price_incl, tax_percentage and
+    total_incl/total_vat/total_excl (None on text lines). Writes nothing."""
+    wanted = {reference_uuid(raw["product_id"], f"lines.{index}.product_id", "product")
+              for index, raw in enumerate(raw_lines) if raw.get("product_id")}
+    products = {p.id: p for p in Product.of(administration_id).where(Product.id.in_(list(wanted)))} \
+        if wanted else {}
+    lines = []
+    for index, raw in enumerate(raw_lines):
+        where = f"lines.{index}"
+        line: dict = {"position": index + 1, "description": raw.get("description"), "is_text_line": False,
+                      "product_id": None, "quantity": None, "unit_price_incl": None, "tax_percentage": None,
+                      "total_incl": None, "total_vat": None, "total_excl": None}
+        if raw.get("is_text_line"):
+            if not line["description"]:
+                raise Invalid.field(f"{where}.description", "a text line needs a description")
+            lines.append({**line, "is_text_line": True})
+            continue
+        product = None
+        if raw.get("product_id"):
+            product = products.get(reference_uuid(raw["product_id"], f"{where}.product_id", "product"))
+            if product is None:
+                raise missing_reference(f"{where}.product_id", "product", raw["product_id"])
+            line["product_id"] = product.id
+        price = raw.get("unit_price_incl")
+        rate = raw.get("tax_percentage")
+        line["description"] = line["description"] or (product.name if product else None)
+        line["quantity"] = to_quantity(raw.get("quantity", 1), f"{where}.quantity")
+        line["unit_price_incl"] = (to_money(price, f"{where}.unit_price_incl") if price is not None
+                                   else product.unit_price_incl if product else None)
+        line["tax_percentage"] = (to_decimal(rate, f"{where}.tax_percentage") if rate is not None
+                                  else product.tax_percentage if product else None)
+        for field in ("description", "unit_price_incl", "tax_percentage"):
+            if line[field] is None:
+                raise Invalid.field(f"{where}.{field}", "is required without a product_id")
+        if abs(line["unit_price_incl"]) > MAX_LINE_PRICE:
+            # Only a product's own price can get here; the request schema bounds the rest.
+            raise Invalid.field(f"{where}.unit_price_incl",
+                                f"the product's price is beyond {MAX_LINE_PRICE}, the most a line takes")
+        if abs(line["quantity"]) > MAX_LINE_QUANTITY:
+            raise Invalid.field(f"{where}.quantity", f"must be between -{MAX_LINE_QUANTITY} and "
+                                                     f"{MAX_LINE_QUANTITY}")
+        amounts = line_amounts(line["quantity"], line["unit_price_incl"], line["tax_percentage"])
+        lines.append({**line, "total_incl": amounts.total_incl, "total_vat": amounts.total_vat,
+                      "total_excl": amounts.total_excl})
+    return lines
+
+
+def build_lines(administration_id, raw_lines: list[dict], model: type[DocumentLine]) -> list[Any]:
+    """Unsaved `model` lines from request lines, checked and totalled (resolve_lines)."""
+    return [model(administration=administration_id, product=line.pop("product_id"), **line)
             for line in resolve_lines(administration_id, raw_lines)]
-
-
-def totals_of(lines) -> InvoiceTotals:
-    """The document totals of these lines (text lines carry no amounts)."""
-    return invoice_totals(line.amounts() for line in lines if not line.is_text_line)
-
-
-def set_totals(document, lines) -> InvoiceTotals:
-    """Give `document` the totals of `lines` and keep them as its loaded lines."""
-    totals = totals_of(lines)
-    document.total_incl, document.total_vat, document.total_excl = (totals.total_incl, totals.total_vat,
-                                                                     totals.total_excl)
-    document.loaded_lines = lines
-    return totals
-
-
-def store_lines(document, model: type[DocumentLine], owner_field: str, *, replace: bool = False) -> None:
-    """Write `document.loaded_lines`, first deleting its stored lines when replacing them."""
-    owner = getattr(model, owner_field)
-    if replace:
-        model.delete().where(model.administration == document.administration_id,
-                             owner == document.id).execute()
-    now = utcnow()
-    for line in document.loaded_lines:
-        setattr(line, owner_field, document.id)
-        line.created_at = line.updated_at = now
-    if document.loaded_lines:
-        model.bulk_create(document.loaded_lines, batch_size=100)
-
-
-def attach_lines(documents: list, model: type[DocumentLine], owner_field: str) -> list:
-    """Load the lines of all `documents` with one query (`document.loaded_lines`)."""
-    by_owner: dict = {doc.id: [] for doc in documents}
-    if documents:
-        owner = getattr(model, owner_field)
-        rows = (model.select()
-                .where(model.administration == documents[0].administration_id, owner.in_(list(by_owner)))
-                .order_by(owner, model.position))
-        for line in rows:
-            by_owner[getattr(line, f"{owner_field}_id")].append(line)
-    for doc in documents:
-        doc.loaded_lines = by_owner[doc.id]
-    return documents
 
 
 def as_invoice_lines(lines) -> list[dict]:
@@ -105,3 +132,54 @@ def as_invoice_lines(lines) -> list[dict]:
             entry["product_id"] = line.product_id
         result.append(entry)
     return result
+
+
+# ------------------------------------------------------------------ totals
+
+def totals_of(lines) -> InvoiceTotals:
+    """The document totals of these lines (text lines carry no amounts)."""
+    return invoice_totals(line.amounts() for line in lines if not line.is_text_line)
+
+
+def set_lines(document, lines: list) -> InvoiceTotals:
+    """Give `document` these (unsaved) lines as its loaded lines, and the totals they add up to."""
+    totals = totals_of(lines)
+    document.total_incl, document.total_vat, document.total_excl = (totals.total_incl, totals.total_vat,
+                                                                     totals.total_excl)
+    document.loaded_lines = lines
+    return totals
+
+
+# ------------------------------------------------------------------ loading and storing
+
+def attach_lines(documents: list, model: type[DocumentLine]) -> list:
+    """Load the lines of all `documents` with one query (`document.loaded_lines`)."""
+    by_owner: dict = {doc.id: [] for doc in documents}
+    if documents:
+        owner = model.owner()
+        rows = (model.of(documents[0].administration_id)
+                .where(owner.in_(list(by_owner)))
+                .order_by(owner, model.position))
+        for line in rows:
+            by_owner[getattr(line, f"{model.OWNER}_id")].append(line)
+    for doc in documents:
+        doc.loaded_lines = by_owner[doc.id]
+    return documents
+
+
+def delete_lines(document, model: type[DocumentLine]) -> None:
+    """Delete the stored lines of `document`."""
+    model.delete().where(model.administration == document.administration_id,
+                         model.owner() == document.id).execute()
+
+
+def store_lines(document, model: type[DocumentLine], *, replace: bool = False) -> None:
+    """Write `document.loaded_lines`, first deleting its stored lines when replacing them."""
+    if replace:
+        delete_lines(document, model)
+    now = utcnow()
+    for line in document.loaded_lines:
+        setattr(line, model.OWNER, document.id)
+        line.created_at = line.updated_at = now
+    if document.loaded_lines:
+        model.bulk_create(document.loaded_lines, batch_size=100)

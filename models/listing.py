@@ -72,8 +72,6 @@ def paginate(query: peewee.ModelSelect | peewee.Select, model, *, limit: int, of
 
 def parse_statuses(value: str | None, allowed: tuple[str, ...]) -> list[str] | None:
     """A `status` filter such as `verzonden,deels_betaald` as a list; an unknown status is a 400."""
-    from models.errors import DomainError
-
     if value is None:
         return None
     statuses = [s.strip() for s in value.split(",") if s.strip()]

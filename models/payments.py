@@ -21,16 +21,16 @@ from models.invoices import (
     MAX_AMOUNT_PAID,
     PAYABLE_STATUSES,
     Invoice,
-    attach_lines,
+    InvoiceLine,
     business_today,
     change_status,
     locked_invoice,
-    parse_date,
-    parse_uuid,
     payment_status,
 )
+from models.lines import attach_lines
 from models.listing import Page, paginate
 from models.money import to_money
+from models.parsing import parse_date, parse_uuid
 from models.tenancy import Administration
 
 #: `external_method` of the pair of payments that settles a credit note against its invoice.
@@ -111,7 +111,7 @@ def register_payment(administration_id, data: dict) -> Payment:
         external_method=data.get("external_method"), external_reference=data.get("external_reference"),
         note=data.get("note"),
     )
-    attach_lines([invoice])
+    attach_lines([invoice], InvoiceLine)
     extra = {"previous_status": previous} if invoice.status != previous else {}
     record_event(administration_id, "invoice.updated", serialize.invoice(invoice), **extra)
     return payment

@@ -14,8 +14,8 @@ import peewee
 
 from models.contacts import Contact
 from models.errors import NotFound
-from models.invoices import OPEN_STATUSES, Invoice, attach_lines, business_today
-from models.lines import attach_lines as attach_document_lines
+from models.invoices import OPEN_STATUSES, Invoice, InvoiceLine, business_today
+from models.lines import attach_lines
 from models.payments import Payment
 from models.quotes import Quote, QuoteLine
 from models.reminders import reminder_deliveries, reminder_state
@@ -75,7 +75,7 @@ def client_portal(administration_id, external_id: str) -> PortalView:
     others = list(Invoice.select().where(mine, Invoice.status != "concept", ~is_open)
                   .order_by(Invoice.invoice_date.desc(), Invoice.created_at.desc(), Invoice.id.desc())
                   .limit(OTHER_INVOICES_SHOWN))
-    invoices = attach_lines(open_invoices + others)
+    invoices = attach_lines(open_invoices + others, InvoiceLine)
     today = business_today()
     sent = reminder_deliveries(administration_id, [invoice.id for invoice in invoices])
     reminders = {invoice.id: reminder_state(invoice, sent.get(invoice.id, []), today) for invoice in invoices}
@@ -92,8 +92,8 @@ def client_portal(administration_id, external_id: str) -> PortalView:
                          .limit(SUBSCRIPTIONS_SHOWN))
     for document in quotes + subscriptions:
         document.contact = contact
-    attach_document_lines(quotes, QuoteLine, "quote")
-    attach_document_lines(subscriptions, SubscriptionLine, "subscription")
+    attach_lines(quotes, QuoteLine)
+    attach_lines(subscriptions, SubscriptionLine)
 
     payments = list(Payment.of(administration_id).where(Payment.contact == contact.id)
                     .order_by(Payment.payment_date.desc(), Payment.created_at.desc(), Payment.id.desc())

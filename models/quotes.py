@@ -21,22 +21,23 @@ from datetime import timedelta
 import peewee
 
 from models import serialize
-from models.contacts import DELETE_GUARDS, Contact
+from models.contacts import Contact
 from models.db import MoneyField, TenantModel, database, utcnow
 from models.errors import Conflict, Invalid, NotFound
 from models.events import record_event
-from models.invoices import (
-    Invoice,
-    business_today,
-    create_invoice,
-    get_invoice,
-    parse_date,
-    parse_uuid,
-    referenced_contact,
+from models.invoices import Invoice, business_today, create_invoice, get_invoice
+from models.lines import (
+    DocumentLine,
+    as_invoice_lines,
+    attach_lines,
+    build_lines,
+    delete_lines,
+    set_lines,
+    store_lines,
 )
-from models.lines import DocumentLine, as_invoice_lines, attach_lines, build_lines, set_totals, store_lines
 from models.listing import Page, paginate, parse_statuses
 from models.numbering import next_number
+from models.parsing import parse_date, parse_uuid, referenced
 from models.tenancy import Administration
 
 #: The series quotes are numbered in (models.numbering), and the prefix of their numbers.
@@ -110,6 +111,8 @@ class Quote(TenantModel):
 
 
 class QuoteLine(DocumentLine):
+    OWNER = "quote"
+
     quote = peewee.ForeignKeyField(Quote, backref="+", on_delete="CASCADE")
 
     class Meta:
@@ -157,7 +160,7 @@ def get_quote(administration_id, quote_id) -> Quote:
     quote = _with_contact(administration_id).where(Quote.id == key).first()
     if quote is None:
         raise NotFound(f"quote {quote_id} not found")
-    return attach_lines([quote], QuoteLine, "quote")[0]
+    return attach_lines([quote], QuoteLine)[0]
 
 
 
@@ -194,7 +197,7 @@ def list_quotes(administration_id, *, limit=100, offset=0, status=None, contact_
     if number is not None:
         query = query.where(Quote.number == number)
     page = paginate(query, Quote, limit=limit, offset=offset, updated_since=updated_since)
-    attach_lines(page.rows, QuoteLine, "quote")
+    attach_lines(page.rows, QuoteLine)
     return page
 
 
@@ -208,7 +211,7 @@ def _check_validity(quote: Quote) -> None:
 @database.atomic()
 def create_quote(administration_id, data: dict) -> Quote:
     """POST /quotes: a concept, or a sent quote at once with `status: verzonden`."""
-    contact = referenced_contact(administration_id, data["contact_id"])
+    contact = referenced(Contact, administration_id, data["contact_id"], "contact_id")
     quote_date = parse_date(data.get("quote_date"), "quote_date") or business_today()
     valid_until = parse_date(data.get("valid_until"), "valid_until") or quote_date + timedelta(
         days=VALIDITY_DAYS)
@@ -216,11 +219,11 @@ def create_quote(administration_id, data: dict) -> Quote:
                   quote_date=quote_date, valid_until=valid_until, currency=data.get("currency") or "EUR",
                   reference=data.get("reference"), note=data.get("note"))
     _check_validity(quote)
-    set_totals(quote, build_lines(administration_id, data.get("lines") or [], QuoteLine))
+    set_lines(quote, build_lines(administration_id, data.get("lines") or [], QuoteLine))
     change_status(quote, data.get("status") or "concept", "request")
     quote.created_at = quote.updated_at = utcnow()
     quote.save(force_insert=True)
-    store_lines(quote, QuoteLine, "quote")
+    store_lines(quote, QuoteLine)
     record_event(administration_id, "quote.created", serialize.quote(quote))
     return quote
 
@@ -239,7 +242,7 @@ def update_quote(administration_id, quote_id, data: dict) -> Quote:
         raise Conflict(f"{label} is {previous}: valid_until can change only until the customer answers",
                        allowed=[])
     if "contact_id" in data:
-        quote.contact = referenced_contact(administration_id, data["contact_id"])
+        quote.contact = referenced(Contact, administration_id, data["contact_id"], "contact_id")
     if data.get("quote_date") is not None:
         quote.quote_date = parse_date(data["quote_date"], "quote_date") or quote.quote_date
     if data.get("valid_until") is not None:
@@ -253,12 +256,12 @@ def update_quote(administration_id, quote_id, data: dict) -> Quote:
     if data.get("status") is not None:
         change_status(quote, data["status"], "request")
     if "lines" in data:
-        set_totals(quote, build_lines(administration_id, data["lines"], QuoteLine))
-        store_lines(quote, QuoteLine, "quote", replace=True)
+        set_lines(quote, build_lines(administration_id, data["lines"], QuoteLine))
+        store_lines(quote, QuoteLine, replace=True)
     quote.updated_at = utcnow()
     quote.save()
     if "lines" not in data:
-        attach_lines([quote], QuoteLine, "quote")
+        attach_lines([quote], QuoteLine)
     extra = {"previous_status": previous} if quote.status_shown != previous else {}
     record_event(administration_id, "quote.updated", serialize.quote(quote), **extra)
     return quote
@@ -271,10 +274,9 @@ def delete_quote(administration_id, quote_id) -> None:
     if quote.status != "concept":
         raise Conflict(f"quote {quote.number} is {quote.status_shown}: only a concept can be deleted; "
                        "reject a sent quote with status afgewezen")
-    attach_lines([quote], QuoteLine, "quote")
+    attach_lines([quote], QuoteLine)
     data = serialize.quote(quote)
-    QuoteLine.delete().where(QuoteLine.administration == administration_id,
-                             QuoteLine.quote == quote.id).execute()
+    delete_lines(quote, QuoteLine)
     quote.delete_instance()
     record_event(administration_id, "quote.deleted", data)
 
@@ -290,7 +292,7 @@ def invoice_quote(administration_id, quote_id, data: dict | None = None) -> tupl
     if quote.invoice_id is not None:
         return get_invoice(administration_id, quote.invoice_id), False
     check_transition(quote, "gefactureerd", "conversion")
-    lines = attach_lines([quote], QuoteLine, "quote")[0].loaded_lines
+    lines = attach_lines([quote], QuoteLine)[0].loaded_lines
     invoice = create_invoice(administration_id, {
         "contact_id": quote.contact_id, "status": data.get("status") or "concept",
         "invoice_date": data.get("invoice_date"), "due_date": data.get("due_date"),
@@ -308,15 +310,3 @@ def invoice_quote(administration_id, quote_id, data: dict | None = None) -> tupl
     quote.invoice, quote.status, quote.updated_at = invoice.id, "gefactureerd", now
     record_event(administration_id, "quote.updated", serialize.quote(quote), previous_status=previous)
     return invoice, True
-
-
-# ------------------------------------------------------------------ contacts
-
-def _forbid_deleting_quoted_contact(contact: Contact) -> None:
-    administration_id = contact.administration_id  # type: ignore[attr-defined]
-    if Quote.of(administration_id).where(Quote.contact == contact.id).exists():
-        raise Conflict(f"contact {contact.id} has quotes and cannot be deleted; "
-                       "archive it instead (archived: true)")
-
-
-DELETE_GUARDS.append(_forbid_deleting_quoted_contact)

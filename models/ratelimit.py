@@ -29,8 +29,9 @@ from dataclasses import dataclass
 
 import peewee
 
+from models.api_keys import ApiKey
 from models.db import database, is_postgres
-from models.tenancy import Administration, ApiKey
+from models.tenancy import Administration
 
 
 class RateLimitBucket(peewee.Model):

@@ -32,7 +32,8 @@ import peewee
 from models.contacts import Contact
 from models.db import TenantModel, database, utcnow
 from models.errors import Invalid, NotFound
-from models.invoices import BUSINESS_TIMEZONE, OPEN_STATUSES, Invoice, locked_invoice, parse_uuid
+from models.invoices import BUSINESS_TIMEZONE, OPEN_STATUSES, Invoice, locked_invoice
+from models.parsing import parse_uuid
 from models.tenancy import Administration
 
 CENT = Decimal("0.01")

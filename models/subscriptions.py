@@ -21,20 +21,14 @@ from datetime import date
 import peewee
 
 from models import serialize
-from models.contacts import DELETE_GUARDS, Contact
+from models.contacts import Contact
 from models.db import MoneyField, TenantModel, database, utcnow
 from models.errors import Conflict, Invalid, NotFound
 from models.events import record_event
-from models.invoices import (
-    Invoice,
-    business_today,
-    parse_date,
-    parse_uuid,
-    payment_term_days,
-    referenced_contact,
-)
-from models.lines import DocumentLine, attach_lines, build_lines, set_totals, store_lines
+from models.invoices import Invoice, business_today, payment_term_days
+from models.lines import DocumentLine, attach_lines, build_lines, set_lines, store_lines
 from models.listing import Page, paginate, parse_statuses
+from models.parsing import parse_date, parse_uuid, referenced
 from models.periods import MONTHS_PER_INTERVAL, first_index_on_or_after, period_start
 from models.tenancy import Administration
 
@@ -105,6 +99,8 @@ def scheduled_start(start_date: date, interval: str, interval_count: int, next_i
 
 
 class SubscriptionLine(DocumentLine):
+    OWNER = "subscription"
+
     subscription = peewee.ForeignKeyField(Subscription, backref="+", on_delete="CASCADE")
 
     subscription_id: uuid.UUID
@@ -172,7 +168,7 @@ def get_subscription(administration_id, subscription_id) -> Subscription:
     row = _with_contact(administration_id).where(Subscription.id == key).first()
     if row is None:
         raise NotFound(f"subscription {subscription_id} not found")
-    return attach_lines([row], SubscriptionLine, "subscription")[0]
+    return attach_lines([row], SubscriptionLine)[0]
 
 
 
@@ -193,7 +189,7 @@ def list_subscriptions(administration_id, *, limit=100, offset=0, status=None, c
     if date_to is not None:
         query = query.where(Subscription.start_date <= parse_date(date_to, "date_to", query=True))
     page = paginate(query, Subscription, limit=limit, offset=offset, updated_since=updated_since)
-    attach_lines(page.rows, SubscriptionLine, "subscription")
+    attach_lines(page.rows, SubscriptionLine)
     return page
 
 
@@ -207,7 +203,7 @@ def _check_end(subscription: Subscription) -> None:
 @database.atomic()
 def create_subscription(administration_id, data: dict) -> Subscription:
     """POST /subscriptions: an active subscription, billed from start_date on."""
-    contact = referenced_contact(administration_id, data["contact_id"])
+    contact = referenced(Contact, administration_id, data["contact_id"], "contact_id")
     subscription = Subscription(
         administration=administration_id, contact=contact, status="actief",
         interval=data["interval"], interval_count=data.get("interval_count") or 1,
@@ -221,11 +217,11 @@ def create_subscription(administration_id, data: dict) -> Subscription:
     if subscription.interval not in INTERVALS:
         raise Invalid.field("interval", f"choose from {', '.join(INTERVALS)}")
     _check_end(subscription)
-    set_totals(subscription, build_lines(administration_id, data.get("lines") or [], SubscriptionLine))
+    set_lines(subscription, build_lines(administration_id, data.get("lines") or [], SubscriptionLine))
     subscription.schedule()
     subscription.created_at = subscription.updated_at = utcnow()
     subscription.save(force_insert=True)
-    store_lines(subscription, SubscriptionLine, "subscription")
+    store_lines(subscription, SubscriptionLine)
     record_event(administration_id, "subscription.created", serialize.subscription(subscription))
     return subscription
 
@@ -251,25 +247,13 @@ def update_subscription(administration_id, subscription_id, data: dict) -> Subsc
     if data.get("status") is not None:
         change_status(subscription, data["status"])
     if "lines" in data:
-        set_totals(subscription, build_lines(administration_id, data["lines"], SubscriptionLine))
-        store_lines(subscription, SubscriptionLine, "subscription", replace=True)
+        set_lines(subscription, build_lines(administration_id, data["lines"], SubscriptionLine))
+        store_lines(subscription, SubscriptionLine, replace=True)
     else:
-        attach_lines([subscription], SubscriptionLine, "subscription")
+        attach_lines([subscription], SubscriptionLine)
     subscription.schedule()
     subscription.updated_at = utcnow()
     subscription.save()
     extra = {"previous_status": previous} if subscription.status != previous else {}
     record_event(administration_id, "subscription.updated", serialize.subscription(subscription), **extra)
     return subscription
-
-
-# ------------------------------------------------------------------ contacts
-
-def _forbid_deleting_subscribed_contact(contact: Contact) -> None:
-    administration_id = contact.administration_id  # type: ignore[attr-defined]
-    if Subscription.of(administration_id).where(Subscription.contact == contact.id).exists():
-        raise Conflict(f"contact {contact.id} has subscriptions and cannot be deleted; "
-                       "archive it instead (archived: true)")
-
-
-DELETE_GUARDS.append(_forbid_deleting_subscribed_contact)

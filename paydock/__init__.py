@@ -38,8 +38,8 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
     from connexion.options import SwaggerUIOptions
 
     from models import db
+    from models.api_keys import KEY_CACHE
     from models.errors import DomainError
-    from models.tenancy import KEY_CACHE
     from models.webhooks import configure as configure_webhooks
     from paydock import logging as paydock_logging
     from paydock import middleware, observability, problems

@@ -5,8 +5,8 @@ from __future__ import annotations
 from starlette.concurrency import run_in_threadpool
 
 from models import db, ratelimit
+from models.api_keys import Caller, cached_caller, verify_api_key
 from models.errors import TooManyRequests, Unauthorized, Unavailable
-from models.tenancy import Caller, cached_caller, verify_api_key
 from paydock import middleware
 from paydock.settings import Settings
 

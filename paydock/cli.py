@@ -72,24 +72,24 @@ def cmd_demo(settings: Settings, args) -> int:
 
 
 def cmd_keys(settings: Settings, args) -> int:
-    from models import tenancy
+    from models import api_keys, tenancy
 
     _connect(settings)
     if args.keys_command == "create":
         if args.administration is None:
             # One transaction: a refused key (e.g. an unknown scope) leaves no administration behind.
-            administration, key, token = tenancy.create_administration_with_key(args.name, args.scopes)
+            administration, key, token = api_keys.create_administration_with_key(args.name, args.scopes)
             print(f"administration {administration.id}")
         else:
             tenancy.get_administration(args.administration)
-            key, token = tenancy.create_api_key(args.administration, args.name, args.scopes)
+            key, token = api_keys.create_api_key(args.administration, args.name, args.scopes)
         print(f"key {key.id} scopes {key.scopes}")
         print(token)
     elif args.keys_command == "list":
         tenancy.get_administration(args.administration)
         offset = 0
         while True:
-            page = tenancy.list_api_keys(args.administration, limit=500, offset=offset)
+            page = api_keys.list_api_keys(args.administration, limit=500, offset=offset)
             for key in page.rows:
                 state = "revoked" if key.revoked_at else "active"
                 print(f"{key.id}  {key.prefix}…  {key.scopes:<22} {state:<8} {key.name}")
@@ -98,7 +98,7 @@ def cmd_keys(settings: Settings, args) -> int:
             offset += len(page.rows)
     elif args.keys_command == "revoke":
         tenancy.get_administration(args.administration)
-        tenancy.revoke_api_key(args.administration, args.key_id)
+        api_keys.revoke_api_key(args.administration, args.key_id)
         print(f"revoked {args.key_id}")
     return 0
 
@@ -183,7 +183,7 @@ def _name(value: str) -> str:
 
 
 def _scopes(value: str) -> list[str]:
-    from models.tenancy import SCOPES
+    from models.api_keys import SCOPES
 
     scopes = [s.strip() for s in value.split(",") if s.strip()]
     unknown = [s for s in scopes if s not in SCOPES]

@@ -9,8 +9,8 @@ import contextlib
 from connexion.context import scope as request_scope
 
 from models import db, idempotency
+from models.api_keys import Caller
 from models.errors import DomainError
-from models.tenancy import Caller
 from paydock.problems import problem_body
 from paydock.responses import as_json
 

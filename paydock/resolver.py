@@ -18,8 +18,8 @@ from connexion.context import scope as request_scope
 from connexion.resolver import RelativeResolver, Resolution
 
 from models import db
+from models.api_keys import Caller
 from models.errors import Forbidden
-from models.tenancy import Caller
 from paydock.auth import take_rate_limit_token
 from paydock.idempotency import idempotency_key, run_idempotently
 from paydock.problems import HTTP_METHODS

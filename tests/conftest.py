@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 from starlette.testclient import TestClient
 
-from models import db, tenancy
+from models import api_keys, db, tenancy
 from models.migrations import migrate
 from paydock.settings import Settings
 from tests.pgserver import PostgresServer
@@ -70,7 +70,7 @@ def app(settings):
 
     application = create_app(settings)
     bind_test_database(settings.database_url)
-    tenancy.KEY_CACHE.clear()
+    api_keys.KEY_CACHE.clear()
     return application
 
 
@@ -125,7 +125,7 @@ def make_tenant(client):
     def make(scopes=("read", "write", "admin"), name="Test BV") -> Tenant:
         with db.database.connection_context():
             administration = tenancy.create_administration(name)
-            _, key = tenancy.create_api_key(administration.id, "test", list(scopes))
+            _, key = api_keys.create_api_key(administration.id, "test", list(scopes))
         return Tenant(administration.id, key, client)
 
     return make

@@ -4,8 +4,11 @@ The renderers take an invoice as GET /invoices/{id} returns it and the seller as
 GET /administration returns it; `render_invoice` loads both for one invoice.
 """
 
+from models import invoices, serialize
 from models.documents.pdf import invoice_pdf
 from models.documents.ubl import invoice_ubl
+from models.errors import Conflict
+from models.tenancy import Administration
 
 __all__ = ["invoice_pdf", "invoice_sources", "invoice_ubl", "render_invoice"]
 
@@ -15,9 +18,6 @@ FORMATS = {"pdf": invoice_pdf, "ubl": invoice_ubl}
 def invoice_sources(administration_id, invoice_id) -> tuple[dict, dict, dict | None]:
     """The invoice as GET /invoices/{id} returns it, the seller as GET /administration
     returns it, and for a credit note the invoice it credits: what the renderers take."""
-    from models import invoices, serialize
-    from models.tenancy import Administration
-
     invoice = invoices.get_invoice(administration_id, invoice_id)
     seller = serialize.administration(Administration.get_by_id(administration_id))
     preceding = None
@@ -28,8 +28,6 @@ def invoice_sources(administration_id, invoice_id) -> tuple[dict, dict, dict | N
 
 def render_invoice(administration_id, invoice_id, document_format: str) -> bytes:
     """The invoice's PDF or UBL; a concept has no number yet, so it has no UBL (409)."""
-    from models.errors import Conflict
-
     invoice, seller, preceding = invoice_sources(administration_id, invoice_id)
     if document_format == "ubl" and invoice["status"] == "concept":
         raise Conflict("A concept invoice has no number yet: send it before exchanging it as UBL")

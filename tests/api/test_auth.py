@@ -5,8 +5,8 @@ import hashlib
 import pytest
 
 from models import db
+from models.api_keys import ApiKey
 from models.contacts import Contact
-from models.tenancy import ApiKey
 from tests.conftest import count_rows
 
 

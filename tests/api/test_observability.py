@@ -121,11 +121,11 @@ def test_gunicorn_workers_report_through_one_metrics_endpoint(tmp_path):
     """Two worker processes: /metrics on either of them counts the requests both served."""
     url = "sqlite:///" + str(tmp_path / "metrics.db")
     database = bind_test_database(url)
-    from models import tenancy
+    from models import api_keys, tenancy
 
     with database.connection_context():
         administration = tenancy.create_administration("Metrics BV")
-        _, key = tenancy.create_api_key(administration.id, "metrics", ["read"])
+        _, key = api_keys.create_api_key(administration.id, "metrics", ["read"])
     metrics_dir = tmp_path / "prometheus"
     metrics_dir.mkdir()
     with GunicornServer(url, workers=2, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir)) as server:

@@ -14,7 +14,7 @@ import shutil
 import pytest
 import yaml
 
-from models import tenancy
+from models import api_keys, tenancy
 from tests.conftest import bind_test_database
 from tests.server import ROOT, GunicornServer
 
@@ -48,7 +48,7 @@ def docs_server(tmp_path_factory):
 
     with database.connection_context():
         administration = tenancy.create_administration("Browser BV")
-        _, key = tenancy.create_api_key(administration.id, "browser", ["read", "write"])
+        _, key = api_keys.create_api_key(administration.id, "browser", ["read", "write"])
         contacts.create_contact(administration.id, {"name": "Zichtbaar in Swagger BV",
                                                     "external_id": "CRM-UI-1"})
     with GunicornServer(url, workers=1) as server:

@@ -16,7 +16,7 @@ from decimal import Decimal
 
 import pytest
 
-from models import tenancy
+from models import api_keys, tenancy
 from tests.conftest import bind_test_database
 from tests.server import ROOT, GunicornServer
 
@@ -77,7 +77,7 @@ def serving_client(package, tmp_path, scopes: list[str]):
     database = bind_test_database(url)
     with database.connection_context():
         administration = tenancy.create_administration("Client BV")
-        _, key = tenancy.create_api_key(administration.id, "client", scopes)
+        _, key = api_keys.create_api_key(administration.id, "client", scopes)
     with GunicornServer(url, workers=1) as server, package.AuthenticatedClient(
             base_url=server.url + "/api", token=key, prefix="", auth_header_name="X-API-Key",
             raise_on_unexpected_status=True) as client:

@@ -13,7 +13,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import negative_data_rejection
 
-from models import tenancy
+from models import api_keys, tenancy
 from paydock import create_app
 from paydock.settings import Settings
 from tests.conftest import GENEROUS_RATE_LIMIT, bind_test_database
@@ -33,7 +33,7 @@ def _admin_key(url: str) -> str:
     database = bind_test_database(url)
     with database.connection_context():
         administration = tenancy.create_administration("Fuzz BV")
-        _, key = tenancy.create_api_key(administration.id, "fuzz", ["read", "write", "admin"])
+        _, key = api_keys.create_api_key(administration.id, "fuzz", ["read", "write", "admin"])
     return key
 
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 from peppol import check_rules, validate_xsd
 from pypdf import PdfReader
 
-from models import contacts, db, invoices, payments, products, serialize, tenancy
+from models import contacts, db, invoice_changes, invoices, payments, products, serialize, tenancy
 from models.documents import invoice_pdf, invoice_ubl
 from tests.documents.invoices import SELLER
 
@@ -34,7 +34,7 @@ def issued(client) -> tuple[dict, dict, dict]:
                 {"description": "Notitie: Levering binnen 5 werkdagen", "is_text_line": True}]})
         payments.register_payment(administration.id, {"invoice_id": invoice.id, "amount": 100.00})
         line = invoice.loaded_lines[1]
-        credit = invoices.credit_invoice(administration.id, invoice.id, {"line_ids": [line.id]})
+        credit = invoice_changes.credit_invoice(administration.id, invoice.id, {"line_ids": [line.id]})
         original = serialize.invoice(invoices.get_invoice(administration.id, invoice.id))
         note = serialize.invoice(invoices.get_invoice(administration.id, credit.id))
         return original, note, serialize.administration(seller)

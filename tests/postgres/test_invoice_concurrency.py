@@ -9,7 +9,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from models import contacts, db, invoices, tenancy
+from models import api_keys, contacts, db, invoice_changes, invoices, tenancy
 from models.events import Event
 from models.invoices import Invoice
 from models.numbering import NumberSeries
@@ -68,7 +68,7 @@ def test_fifty_concurrent_sends_get_fifty_consecutive_numbers(wide_pool):
 
     def send(index):
         with wide_pool.connection_context():
-            return invoices.update_invoice(admin, concept_ids[index], {"status": "verzonden"}).number
+            return invoice_changes.update_invoice(admin, concept_ids[index], {"status": "verzonden"}).number
 
     numbers, errors = run_together(50, send)
     assert errors == []
@@ -87,7 +87,7 @@ def test_concurrent_sends_of_one_invoice_issue_it_once(wide_pool):
 
     def send(_):
         with wide_pool.connection_context():
-            return invoices.update_invoice(admin, concept_id, {"status": "verzonden"}).number
+            return invoice_changes.update_invoice(admin, concept_id, {"status": "verzonden"}).number
 
     numbers, errors = run_together(10, send)
     assert errors == [] and set(numbers) == {"2026-0001"}
@@ -102,7 +102,7 @@ def test_twenty_concurrent_payments_through_the_api(pg_url):
     database = bind_test_database(pg_url)
     with database.connection_context():
         administration = tenancy.create_administration("Betalingen BV")
-        _, key = tenancy.create_api_key(administration.id, "test", ["read", "write"])
+        _, key = api_keys.create_api_key(administration.id, "test", ["read", "write"])
         contact = contacts.create_contact(administration.id, {"name": "Klant"})
         invoice = invoices.create_invoice(administration.id, {
             "contact_id": contact.id, "status": "verzonden", "lines": [LINE]})

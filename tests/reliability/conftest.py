@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from models import tenancy
+from models import api_keys, tenancy
 from tests.conftest import bind_test_database
 from tests.server import GunicornServer
 
@@ -16,7 +16,7 @@ def new_tenant_key(database_url: str, scopes=("read", "write", "admin")) -> tupl
     database = bind_test_database(database_url)
     with database.connection_context():
         administration = tenancy.create_administration("Reliability BV")
-        _, key = tenancy.create_api_key(administration.id, "reliability", list(scopes))
+        _, key = api_keys.create_api_key(administration.id, "reliability", list(scopes))
     return administration.id, key
 
 

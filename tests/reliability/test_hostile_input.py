@@ -11,12 +11,12 @@ import json
 import pytest
 
 from models import db
+from models.api_keys import ApiKey
 from models.audit import AuditEntry
 from models.contacts import Contact
 from models.events import Event
 from models.idempotency import IdempotencyKey
 from models.products import Product
-from models.tenancy import ApiKey
 from tests.conftest import count_rows
 
 JSON = {"content-type": "application/json"}

@@ -10,12 +10,12 @@ from datetime import timedelta
 import httpx
 
 from models import db
+from models.api_keys import ApiKey
 from models.audit import AuditEntry
 from models.contacts import Contact
 from models.events import Event
 from models.idempotency import IdempotencyKey
 from models.products import Product
-from models.tenancy import ApiKey
 from tests.conftest import count_rows
 from tests.reliability.conftest import new_tenant_key
 

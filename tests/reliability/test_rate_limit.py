@@ -99,7 +99,7 @@ def test_token_bucket_arithmetic(database_url):
     administration_id, _ = new_tenant_key(database_url)
     database = bind_test_database(database_url)
     with database.connection_context():
-        from models.tenancy import ApiKey
+        from models.api_keys import ApiKey
 
         key_id = ApiKey.get(ApiKey.administration == administration_id).id
 

@@ -18,7 +18,7 @@ import httpx
 import pytest
 import yaml
 
-from models import db, tenancy
+from models import api_keys, db
 from models.audit import AuditEntry
 from paydock import SPEC
 from tests.conftest import count_rows
@@ -224,16 +224,16 @@ def test_record_audit_refuses_to_run_outside_a_transaction(tenant):
 
 def test_keys_are_checked_by_hash_in_constant_time(tenant, monkeypatch):
     compared = []
-    real = tenancy.hmac.compare_digest
+    real = api_keys.hmac.compare_digest
 
     def spy(a, b):
         compared.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr(tenancy.hmac, "compare_digest", spy)
-    tenancy.KEY_CACHE.clear()
+    monkeypatch.setattr(api_keys.hmac, "compare_digest", spy)
+    api_keys.KEY_CACHE.clear()
     assert tenant.get("/api/contacts").status_code == 200
-    digest = tenancy.hash_key(tenant.key)
+    digest = api_keys.hash_key(tenant.key)
     assert compared == [(digest, digest)]
 
 
