@@ -5,6 +5,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 export PAYDOCK_DATABASE_URL ?= sqlite:///paydock.db
+# Where `make run` serves (also `make run PAYDOCK_PORT=8001`); `paydock serve` reads them.
+export PAYDOCK_HOST ?= 127.0.0.1
+export PAYDOCK_PORT ?= 8000
 
 .PHONY: install run test lint bench bench-quick bench-load clean
 
@@ -20,7 +23,7 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/paydock migrate
 	$(BIN)/paydock demo
-	@echo "PayDock on http://127.0.0.1:8000 (Swagger UI: http://127.0.0.1:8000/api/docs), webhook worker beside it"
+	@echo "PayDock on http://$(PAYDOCK_HOST):$(PAYDOCK_PORT) (Swagger UI: http://$(PAYDOCK_HOST):$(PAYDOCK_PORT)/api/docs), webhook worker beside it"
 	@$(BIN)/python -c 'from paydock.settings import Settings; s = Settings.from_env(); \
 	    print("E-mail: " + (f"SMTP via PAYDOCK_SMTP_URL" if s.smtp_url else f".eml files in {s.mail_directory}/"))'
 	@$(BIN)/paydock worker & worker=$$!; \

@@ -23,6 +23,10 @@ def replace_contact(caller, id, body):
     return serialize.contact(contacts.replace_contact(caller.administration_id, id, body))
 
 
+def update_contact(caller, id, body):
+    return serialize.contact(contacts.update_contact(caller.administration_id, id, body))
+
+
 def delete_contact(caller, id):
     contacts.delete_contact(caller.administration_id, id)
     return None, 204

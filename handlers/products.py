@@ -22,6 +22,10 @@ def replace_product(caller, id, body):
     return serialize.product(products.replace_product(caller.administration_id, id, body))
 
 
+def update_product(caller, id, body):
+    return serialize.product(products.update_product(caller.administration_id, id, body))
+
+
 def delete_product(caller, id):
     products.delete_product(caller.administration_id, id)
     return None, 204

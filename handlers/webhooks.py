@@ -6,8 +6,9 @@ def list_webhook_endpoints(caller, limit=100, offset=0):
     return serialize.page(page, serialize.webhook_endpoint)
 
 
-def create_webhook_endpoint(caller, body):
-    endpoint = webhooks.create_endpoint(caller.administration_id, body, acting_key_id=caller.key_id)
+def create_webhook_endpoint(caller, body, settings):
+    endpoint = webhooks.create_endpoint(caller.administration_id, body, policy=settings.webhook_url_policy,
+                                        acting_key_id=caller.key_id)
     return ({**serialize.webhook_endpoint(endpoint), "secret": endpoint.secret}, 201,
             {"Location": f"/api/webhook-endpoints/{endpoint.id}"})
 
@@ -16,9 +17,9 @@ def get_webhook_endpoint(caller, id):
     return serialize.webhook_endpoint(webhooks.WebhookEndpoint.get_owned(caller.administration_id, id))
 
 
-def update_webhook_endpoint(caller, id, body):
-    return serialize.webhook_endpoint(webhooks.update_endpoint(caller.administration_id, id, body,
-                                                              acting_key_id=caller.key_id))
+def update_webhook_endpoint(caller, id, body, settings):
+    return serialize.webhook_endpoint(webhooks.update_endpoint(
+        caller.administration_id, id, body, policy=settings.webhook_url_policy, acting_key_id=caller.key_id))
 
 
 def delete_webhook_endpoint(caller, id):

@@ -78,6 +78,22 @@ def replace_contact(administration_id, contact_id, data: dict) -> Contact:
     return contact
 
 
+@database.atomic()
+def update_contact(administration_id, contact_id, changes: dict) -> Contact:
+    """PATCH: only the given fields change; contact.updated when a value did."""
+    contact = Contact.get_owned(administration_id, contact_id)
+    if "external_id" in changes:
+        _check_external_id(administration_id, changes["external_id"], exclude_id=contact.id)
+    changed = {f: v for f, v in changes.items() if f in FIELDS and getattr(contact, f) != v}
+    if changed:
+        for f, value in changed.items():
+            setattr(contact, f, value)
+        contact.updated_at = utcnow()
+        contact.save()
+        record_event(administration_id, "contact.updated", serialize.contact(contact))
+    return contact
+
+
 # The documents that name a contact. Their models import this module, so their tables are
 # named here rather than imported: the rule holds whichever modules a process has loaded.
 _INVOICE = peewee.Table("invoice")

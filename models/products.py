@@ -61,6 +61,26 @@ def replace_product(administration_id, product_id, data: dict) -> Product:
 
 
 @database.atomic()
+def update_product(administration_id, product_id, changes: dict) -> Product:
+    """PATCH: only the given fields change (amounts checked as on PUT); product.updated when
+    a value did."""
+    product = Product.get_owned(administration_id, product_id)
+    values = {f: v for f, v in changes.items() if f in FIELDS}
+    if "unit_price_incl" in values:
+        values["unit_price_incl"] = to_money(values["unit_price_incl"], "unit_price_incl")
+    if "tax_percentage" in values:
+        values["tax_percentage"] = to_decimal(values["tax_percentage"], "tax_percentage")
+    changed = {f: v for f, v in values.items() if getattr(product, f) != v}
+    if changed:
+        for field, value in changed.items():
+            setattr(product, field, value)
+        product.updated_at = utcnow()
+        product.save()
+        record_event(administration_id, "product.updated", serialize.product(product))
+    return product
+
+
+@database.atomic()
 def delete_product(administration_id, product_id) -> None:
     """Delete a product; invoice lines keep their own copy of its description and price."""
     product = Product.get_owned(administration_id, product_id)

@@ -27,15 +27,6 @@ ROTATION_OVERLAP = timedelta(hours=24)
 MAX_ENDPOINTS = 50
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
 
-#: Set from the settings by create_app (and by the worker).
-URL_POLICY = UrlPolicy()
-
-
-def configure(settings) -> None:
-    """Apply the webhook URL settings of this process."""
-    global URL_POLICY
-    URL_POLICY = UrlPolicy.from_settings(settings)
-
 
 class WebhookEndpoint(TenantModel):
     administration = peewee.ForeignKeyField(Administration, on_delete="CASCADE")
@@ -114,9 +105,10 @@ WebhookDelivery.add_index(WebhookDelivery.index(
     WebhookDelivery.event_seq, WebhookDelivery.id, name="webhook_delivery_log_order_idx"))
 
 
-def _checked_url(url: str) -> str:
+def _checked_url(url: str, policy: UrlPolicy) -> str:
+    """The URL if `policy` lets PayDock call it (resolving its host now), else a 422."""
     try:
-        check_url(url, URL_POLICY)
+        check_url(url, policy)
     except UnsafeUrl as exc:
         raise Invalid.field("url", str(exc)) from None
     return url
@@ -139,11 +131,13 @@ def _described(endpoint: WebhookEndpoint) -> dict:
     return {"url": endpoint.url, "events": endpoint.event_types, "enabled": endpoint.enabled}
 
 
-def create_endpoint(administration_id, data: dict, acting_key_id=None) -> WebhookEndpoint:
+def create_endpoint(administration_id, data: dict, *, policy: UrlPolicy,
+                    acting_key_id=None) -> WebhookEndpoint:
     """A new enabled endpoint with a fresh secret (returned once, by the caller).
 
-    `acting_key_id` (here and below) is the API key that asked, for the audit log."""
-    url = _checked_url(data["url"])  # DNS outside the transaction
+    `policy` says which URLs may be called (the settings' webhook_url_policy); `acting_key_id`
+    (here and below) is the API key that asked, for the audit log."""
+    url = _checked_url(data["url"], policy)  # DNS outside the transaction
     with database.atomic():
         if WebhookEndpoint.of(administration_id).count() >= MAX_ENDPOINTS:
             raise Conflict(f"an administration can have at most {MAX_ENDPOINTS} webhook endpoints")
@@ -159,9 +153,11 @@ def create_endpoint(administration_id, data: dict, acting_key_id=None) -> Webhoo
         return endpoint
 
 
-def update_endpoint(administration_id, endpoint_id, data: dict, acting_key_id=None) -> WebhookEndpoint:
-    """PATCH: change only the given fields. Enabling clears the reason it was disabled."""
-    url = _checked_url(data["url"]) if "url" in data else None
+def update_endpoint(administration_id, endpoint_id, data: dict, *, policy: UrlPolicy,
+                    acting_key_id=None) -> WebhookEndpoint:
+    """PATCH: change only the given fields (a new URL must pass `policy`). Enabling clears the
+    reason it was disabled."""
+    url = _checked_url(data["url"], policy) if "url" in data else None
     with database.atomic():
         endpoint = WebhookEndpoint.get_owned(administration_id, endpoint_id)
         before = _described(endpoint)

@@ -40,7 +40,6 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
     from models import db
     from models.api_keys import KEY_CACHE
     from models.errors import DomainError
-    from models.webhooks import configure as configure_webhooks
     from paydock import logging as paydock_logging
     from paydock import middleware, observability, problems
     from paydock.auth import rate_limit_charger
@@ -58,7 +57,6 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
         )
     )
     KEY_CACHE.ttl = settings.api_key_cache_seconds
-    configure_webhooks(settings)
     paydock_logging.configure_logging(settings.log_level, json_logs=settings.log_json)
     observability.configure(settings.metrics_dir)
 

@@ -217,14 +217,12 @@ def cmd_worker(settings: Settings, args) -> int:
     import logging
     import signal
 
-    from models.webhooks import configure
     from paydock import logging as paydock_logging
     from webhooks.worker import DeliveryWorker
 
     paydock_logging.configure_logging(settings.log_level, json_logs=settings.log_json)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is too much
     _connect(settings).close()
-    configure(settings)
     if not args.once:
         from models import idempotency
         from models.billing import run_billing

@@ -238,7 +238,8 @@ class RouteAndLimits:
 
         await self.app(scope, receive if limit <= 0 else limited_receive, send)
 class RootAliases:
-    """Serves /docs and /openapi.json as aliases of /api/docs and /api/openapi.json."""
+    """Serves /docs and /openapi.json as aliases of /api/docs and /api/openapi.json, and
+    redirects / to the Swagger UI (307: the root may serve something else one day)."""
 
     def __init__(self, app):
         self.app = app
@@ -246,6 +247,11 @@ class RootAliases:
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http":
             path = scope["path"]
+            if path == "/":
+                await send({"type": "http.response.start", "status": 307,
+                            "headers": [(b"location", b"/api/docs/"), (b"content-length", b"0")]})
+                await send({"type": "http.response.body", "body": b""})
+                return
             if path == "/openapi.json" or path == "/docs" or path.startswith("/docs/"):
                 scope = dict(scope, path="/api" + path, raw_path=("/api" + path).encode())
         await self.app(scope, receive, send)

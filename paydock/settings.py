@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 
+from webhooks.urls import UrlPolicy
+
 
 def _flag(value: str | None, default: bool) -> bool:
     if value is None or value == "":
@@ -130,6 +132,12 @@ class Settings:
             database_file = os.path.abspath(self.database_url[len("sqlite:///"):])
             return os.path.join(os.path.dirname(database_file), "mail")
         return os.path.abspath("mail")
+
+    @property
+    def webhook_url_policy(self) -> UrlPolicy:
+        """Which webhook URLs may be called: when endpoints are saved and before each delivery."""
+        return UrlPolicy(allow_http=self.webhook_allow_http, allow_private=self.webhook_allow_private,
+                         dns_timeout=self.webhook_dns_timeout)
 
     @property
     def rate_limited(self) -> bool:

@@ -109,12 +109,9 @@ def session_client(app):
 
 @pytest.fixture
 def client(session_client, settings):
-    """The API client, with the models bound to this backend's database and the webhook URL
-    rules of these settings (an app another test created may have set its own)."""
-    from models.webhooks import configure as configure_webhooks
-
+    """The API client, with the models bound to this backend's database (an app another test
+    created may have bound them to its own)."""
     bind_test_database(settings.database_url)
-    configure_webhooks(settings)
     return session_client
 
 

@@ -30,17 +30,11 @@ class UnsafeUrl(ValueError):
 
 @dataclass(frozen=True)
 class UrlPolicy:
+    """Which URLs may be called; the settings' `webhook_url_policy` is the one in force."""
+
     allow_http: bool = False
     allow_private: bool = False
     dns_timeout: float = 2.0
-
-    @classmethod
-    def from_settings(cls, settings) -> UrlPolicy:
-        return cls(
-            allow_http=settings.webhook_allow_http,
-            allow_private=settings.webhook_allow_private,
-            dns_timeout=settings.webhook_dns_timeout,
-        )
 
 
 @dataclass(frozen=True)

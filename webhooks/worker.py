@@ -42,7 +42,7 @@ from models.webhooks import WebhookDelivery, WebhookEndpoint
 from webhooks.mail import MailSender
 from webhooks.outbox import dispatch_events
 from webhooks.signing import webhook_headers
-from webhooks.urls import UnsafeUrl, UrlPolicy, check_url
+from webhooks.urls import UnsafeUrl, check_url
 
 log = logging.getLogger("paydock.worker")
 
@@ -101,7 +101,7 @@ class DeliveryWorker:
 
     def __init__(self, settings, *, clock: Clock = utcnow,
                  transport: httpx.BaseTransport | None = None, mail_transport=None) -> None:
-        self.policy = UrlPolicy.from_settings(settings)
+        self.policy = settings.webhook_url_policy
         self.timeout = settings.webhook_timeout
         self.batch_size = max(1, settings.webhook_batch_size)
         self.poll_interval = settings.worker_poll_interval

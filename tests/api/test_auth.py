@@ -38,8 +38,8 @@ def test_405_lists_the_documented_methods(client):
     response = client.request("OPTIONS", "/api/contacts")
     assert response.status_code == 405
     assert response.headers["allow"] == "GET, POST, HEAD"
-    assert client.request("PATCH", "/api/products/6f1c2d3e-4b5a-4c6d-8e9f-0a1b2c3d4e5f").headers[
-        "allow"] == "DELETE, GET, PUT, HEAD"
+    assert client.request("POST", "/api/products/6f1c2d3e-4b5a-4c6d-8e9f-0a1b2c3d4e5f").headers[
+        "allow"] == "DELETE, GET, PATCH, PUT, HEAD"
 
 
 def test_read_key_cannot_write(make_tenant):
@@ -104,3 +104,11 @@ def test_public_endpoints_need_no_key(client):
         page = client.get(path)
         assert page.status_code == 200 and "swagger-ui" in page.text
     assert count_rows(ApiKey) >= 0
+
+
+def test_the_root_redirects_to_the_swagger_ui(client):
+    for method in ("GET", "HEAD"):
+        root = client.request(method, "/", follow_redirects=False)
+        assert root.status_code == 307 and root.headers["location"] == "/api/docs/", root.headers
+    page = client.get("/")
+    assert page.status_code == 200 and "swagger-ui" in page.text and str(page.url).endswith("/api/docs/")

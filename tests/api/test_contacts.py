@@ -1,5 +1,7 @@
 """Contacts: CRUD, validation, auth, tenancy."""
 
+import json
+
 import pytest
 
 from models.contacts import Contact
@@ -134,6 +136,58 @@ def test_tenants_cannot_see_each_other(tenant, other_tenant):
 def test_unknown_and_malformed_ids(tenant):
     assert tenant.get("/api/contacts/6f1c2d3e-4b5a-4c6d-8e9f-0a1b2c3d4e5f").status_code == 404
     assert tenant.get("/api/contacts/not-a-uuid").status_code == 400
+
+
+def test_patch_changes_only_the_given_fields(tenant):
+    contact = tenant.post("/api/contacts", ACME).json()
+    url = f"/api/contacts/{contact['id']}"
+    patched = tenant.patch(url, {"name": "Acme Holding BV", "phone": None})
+    assert patched.status_code == 200, patched.text
+    body = patched.json()
+    assert body["name"] == "Acme Holding BV" and body["phone"] is None
+    # Everything not given keeps its value (PUT would have cleared email and external_id).
+    assert {k: body[k] for k in ACME if k not in ("name", "phone")} == \
+        {k: ACME[k] for k in ACME if k not in ("name", "phone")}
+    assert body["updated_at"] > contact["updated_at"]
+    assert tenant.get(url).json() == body
+    # The same values again change nothing: no event, the same updated_at.
+    again = tenant.patch(url, {"name": "Acme Holding BV"})
+    assert again.status_code == 200 and again.json() == body
+    events = _events(tenant)
+    assert [e.type for e in events] == ["contact.created", "contact.updated"]
+    payload = json.loads(events[1].payload)["data"]
+    assert payload["name"] == "Acme Holding BV" and payload["email"] == ACME["email"]
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"name": ""}, "name"),
+        ({"name": None}, "name"),
+        ({"email": "not-an-email"}, "email"),
+        ({"country": "Netherlands"}, "country"),
+        ({"archived": "yes"}, "archived"),
+        ({"unknown": 1}, "unknown"),
+    ],
+)
+def test_patch_validates_as_put_does_and_changes_nothing(tenant, body, field):
+    contact = tenant.post("/api/contacts", ACME).json()
+    response = tenant.patch(f"/api/contacts/{contact['id']}", body)
+    assert response.status_code == 422, response.text
+    assert field in [e["field"] for e in response.json()["errors"]]
+    assert tenant.get(f"/api/contacts/{contact['id']}").json() == contact
+    assert [e.type for e in _events(tenant)] == ["contact.created"]
+
+
+def test_patch_keeps_external_ids_unique_and_tenants_apart(tenant, other_tenant):
+    first = tenant.post("/api/contacts", {"name": "A", "external_id": "X-1"}).json()
+    second = tenant.post("/api/contacts", {"name": "B", "external_id": "X-2"}).json()
+    clash = tenant.patch(f"/api/contacts/{second['id']}", {"external_id": "X-1"})
+    assert clash.status_code == 409 and clash.headers["content-type"] == "application/problem+json"
+    assert tenant.get(f"/api/contacts/{second['id']}").json()["external_id"] == "X-2"
+    assert tenant.patch(f"/api/contacts/{first['id']}", {"external_id": "X-1"}).status_code == 200
+    assert other_tenant.patch(f"/api/contacts/{first['id']}", {"name": "Mine"}).status_code == 404
+    assert tenant.get(f"/api/contacts/{first['id']}").json()["name"] == "A"
 
 
 # A process that loaded only models.contacts (the command line, a script) keeps the same rule:

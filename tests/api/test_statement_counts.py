@@ -320,3 +320,31 @@ def test_a_query_per_row_fails_the_scenario(tenant, monkeypatch, scenario, seria
         patched = contextlib.nullcontext()
     with patched, pytest.raises(AssertionError, match=r"assert \d+ =="):
         scenario(tenant)
+
+
+def patch_statements(tenant, url: str, body: dict) -> list[str]:
+    """The statements one PATCH of `url` runs (the key is verified and cached first)."""
+    tenant.get(url)
+    with count_queries() as seen:
+        response = tenant.patch(url, body)
+    assert response.status_code == 200, response.text
+    return seen.sql
+
+
+def test_contact_and_product_patches_take_a_fixed_number_of_statements(tenant):
+    """PATCH reads the row, writes it and its event; a field more changes nothing in that,
+    and an unchanged value writes nothing."""
+    contact = f"/api/contacts/{make_contact(tenant, external_id=f'CRM-{tenant.administration_id}')}"
+    one_field = patch_statements(tenant, contact, {"phone": "020 1"})
+    many_fields = patch_statements(tenant, contact, {"phone": "020 2", "city": "Utrecht", "name": "B",
+                                                     "notes": "x", "archived": True})
+    assert len(one_field) == len(many_fields) == 3, many_fields   # SELECT, UPDATE, INSERT event
+    # external_id also checks uniqueness: one statement more.
+    assert len(patch_statements(tenant, contact, {"external_id": "CRM-other"})) == 4
+    assert len(patch_statements(tenant, contact, {"phone": "020 2"})) == 1   # unchanged: the SELECT
+
+    product = f"/api/products/{make_product(tenant, sku='SKU-P')}"
+    assert len(patch_statements(tenant, product, {"unit_price_incl": 12.50})) == 3
+    assert len(patch_statements(tenant, product, {"unit_price_incl": 13.50, "name": "C", "sku": "S",
+                                                  "active": False, "tax_percentage": 9})) == 3
+    assert len(patch_statements(tenant, product, {"unit_price_incl": 13.50})) == 1

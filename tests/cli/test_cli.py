@@ -4,6 +4,7 @@ line on stderr, no traceback, and leaves every table's row count as it was."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -320,3 +321,78 @@ def test_a_uuid_is_accepted_in_any_spelling(cli, demo):
     upper = demo["administration"].upper()
     assert cli.ok("keys", "list", "--administration", upper).count("\n") >= 2
     assert str(uuid.UUID(upper)) == demo["administration"]
+
+
+def worker_log_line(cli: Cli, **env: str) -> str:
+    """The billing-run line `paydock worker` writes to stderr when stderr is a terminal."""
+    import pty
+    import select
+
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen([*cli.command(), "worker"], cwd=ROOT, env={**cli.env, **env},
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=terminal)
+    os.close(terminal)
+    seen = b""
+    try:
+        deadline = time.monotonic() + 60
+        while b"billing run:" not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([controller], [], [], 0.5)
+            if ready:
+                try:
+                    seen += os.read(controller, 65536)
+                except OSError:
+                    break
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        os.close(controller)
+    lines = [line for line in seen.decode(errors="replace").splitlines() if "billing run:" in line]
+    assert len(lines) == 1, seen
+    return lines[0]
+
+
+def test_logs_are_plain_text_on_a_terminal_unless_paydock_log_json_says(tmp_path):
+    cli = Cli(tmp_path)
+    cli.ok("migrate")
+    line = worker_log_line(cli)
+    assert not line.startswith("{") and " INFO paydock.cli [None] billing run: 0 invoice(s) for 0 " \
+        "subscription(s), 0 missed period(s) caught up, 0 period(s) billed by another run" in line, line
+    record = json.loads(worker_log_line(cli, PAYDOCK_LOG_JSON="true"))
+    assert record["logger"] == "paydock.cli" and (record["invoices"], record["subscriptions"]) == (0, 0)
+
+
+def test_the_log_format_follows_the_stream_unless_set():
+    import io
+
+    from paydock.logging import wants_json
+    from paydock.settings import Settings
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert Settings.from_env({}).log_json is None
+    assert Settings.from_env({"PAYDOCK_LOG_JSON": "false"}).log_json is False
+    assert Settings.from_env({"PAYDOCK_LOG_JSON": "true"}).log_json is True
+    assert wants_json(None, Terminal()) is False and wants_json(None, io.StringIO()) is True
+    assert wants_json(True, Terminal()) is True and wants_json(False, io.StringIO()) is False
+
+
+def test_the_workers_billing_line_counts_the_caught_up_periods(caplog):
+    from datetime import datetime
+
+    from models.billing import BillingSummary
+    from paydock.cli import log_billing_run
+
+    with caplog.at_level("INFO", logger="paydock.cli"):
+        log_billing_run(BillingSummary(subscriptions=2, invoices=13, periods_skipped=1, batches=1),
+                        datetime(2026, 12, 4, 3, 0))
+    [record] = [r for r in caplog.records if r.name == "paydock.cli"]
+    assert record.levelname == "INFO" and record.getMessage() == (
+        "billing run: 13 invoice(s) for 2 subscription(s), 11 missed period(s) caught up, "
+        "1 period(s) billed by another run")
+    assert (record.invoices, record.subscriptions, record.periods_skipped) == (13, 2, 1)

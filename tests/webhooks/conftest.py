@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from datetime import timedelta
 
 import pytest
+from starlette.testclient import TestClient
 
 from models import db
 from models.db import utcnow
 from models.webhooks import WebhookEndpoint
+from tests.conftest import bind_test_database
 from tests.webhooks.receiver import Receiver
 from webhooks.worker import DeliveryWorker
 
@@ -91,10 +94,33 @@ def dns(monkeypatch):
     return answers
 
 
-@pytest.fixture
-def strict_urls(monkeypatch):
-    """The default URL policy (https only, public addresses only) for the API."""
-    from models import webhooks
-    from webhooks.urls import UrlPolicy
+@pytest.fixture(scope="session")
+def apps_by_settings():
+    """Apps built with settings other than the session's, one per distinct settings, kept for
+    the session (each with its own test client)."""
+    with contextlib.ExitStack() as stack:
+        yield stack, {}
 
-    monkeypatch.setattr(webhooks, "URL_POLICY", UrlPolicy())
+
+@pytest.fixture
+def serve_with(tenant, settings, apps_by_settings, monkeypatch):
+    """Factory: `tenant` talks to an app built with these settings changed, for this test."""
+    from paydock import create_app
+
+    stack, clients = apps_by_settings
+
+    def serve(**overrides) -> None:
+        key = (settings.database_url, *sorted(overrides.items()))
+        if key not in clients:
+            app = create_app(dataclasses.replace(settings, **overrides))
+            clients[key] = stack.enter_context(TestClient(app, raise_server_exceptions=False))
+        bind_test_database(settings.database_url)  # the models stay on this test's database
+        monkeypatch.setattr(tenant, "client", clients[key])
+
+    return serve
+
+
+@pytest.fixture
+def strict_urls(serve_with):
+    """The default URL policy (https only, public addresses only) for the API."""
+    serve_with(webhook_allow_http=False, webhook_allow_private=False)

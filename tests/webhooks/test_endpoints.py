@@ -148,11 +148,8 @@ def test_unresolvable_host_is_422(tenant, dns):
     ]
 
 
-def test_slow_dns_gives_up_after_the_timeout(tenant, monkeypatch):
+def test_slow_dns_gives_up_after_the_timeout(tenant, serve_with, monkeypatch):
     import socket
-
-    from models import webhooks
-    from webhooks.urls import UrlPolicy
 
     release = threading.Event()
 
@@ -161,7 +158,7 @@ def test_slow_dns_gives_up_after_the_timeout(tenant, monkeypatch):
         raise socket.gaierror("gave up")
 
     monkeypatch.setattr(socket, "getaddrinfo", hanging)
-    monkeypatch.setattr(webhooks, "URL_POLICY", UrlPolicy(allow_http=True, dns_timeout=0.2))
+    serve_with(webhook_allow_private=False, webhook_dns_timeout=0.2)
     try:
         response = tenant.post("/api/webhook-endpoints", {"url": "https://slow.example/hook"})
     finally:
@@ -240,7 +237,7 @@ def test_endpoint_changes_are_audited_with_the_acting_key_and_never_the_secret(t
     assert other_tenant.get("/api/audit-log", params={"target_id": endpoint_id}).json()["total"] == 0
 
 
-def test_an_endpoint_change_and_its_audit_entry_commit_together(tenant, monkeypatch):
+def test_an_endpoint_change_and_its_audit_entry_commit_together(tenant, settings, monkeypatch):
     from models import db, webhooks
     from models.audit import AuditEntry
 
@@ -249,6 +246,19 @@ def test_an_endpoint_change_and_its_audit_entry_commit_together(tenant, monkeypa
 
     monkeypatch.setattr(webhooks, "record_audit", broken)
     with db.database.connection_context(), pytest.raises(RuntimeError):
-        webhooks.create_endpoint(tenant.administration_id, {"url": HOOK})
+        webhooks.create_endpoint(tenant.administration_id, {"url": HOOK}, policy=settings.webhook_url_policy)
     assert count_rows(WebhookEndpoint, administration=tenant.administration_id) == 0
     assert count_rows(AuditEntry, administration=tenant.administration_id) == 1  # the key's own
+
+
+def test_each_app_calls_by_its_own_url_policy(tenant, serve_with, dns):
+    """The policy is a setting of the app that serves the request: building a stricter app in
+    the same process leaves the first one as it was."""
+    dns["hooks.webshop.nl"] = "127.0.0.1"
+    lenient = tenant.client
+    serve_with(webhook_allow_http=False, webhook_allow_private=False)
+    refused = tenant.post("/api/webhook-endpoints", {"url": "http://hooks.webshop.nl/paydock"})
+    assert refused.status_code == 422 and refused.json()["errors"][0]["message"] == "must use https"
+    accepted = lenient.post("/api/webhook-endpoints", json={"url": "http://hooks.webshop.nl/paydock"},
+                            headers={"X-API-Key": tenant.key})
+    assert accepted.status_code == 201, accepted.text
