@@ -491,7 +491,7 @@ def _shape(key: tuple) -> _Shape:
             {"tax_percentage": plain(rate.tax_percentage), "total_incl": money(rate.total_incl),
              "total_vat": money(rate.total_vat), "total_excl": money(rate.total_excl)}
             for rate in totals.vat_breakdown],
-        "amount_paid": money(paid), "open_amount": money(totals.total_incl - paid),
+        "amount_paid": money(paid), "open_amount": money(totals.total_incl - paid), "payment_url": None,
     })
     cents = (Invoice.total_incl.db_value(totals.total_incl), Invoice.total_vat.db_value(totals.total_vat),
              Invoice.total_excl.db_value(totals.total_excl))

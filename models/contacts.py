@@ -6,14 +6,14 @@ import peewee
 
 from models import serialize
 from models.db import TenantModel, database, utcnow
-from models.errors import Conflict
+from models.errors import Conflict, Invalid
 from models.events import record_event
 from models.listing import Page, paginate
-from models.tenancy import Administration
+from models.tenancy import Administration, iban_is_valid
 
 FIELDS = (
     "name", "email", "phone", "company_name", "address", "postal_code", "city",
-    "country", "vat_number", "kvk_number", "external_id", "notes", "archived", "is_consumer",
+    "country", "vat_number", "kvk_number", "iban", "external_id", "notes", "archived", "is_consumer",
 )
 DEFAULTS = {"country": "NL", "archived": False, "is_consumer": False}
 
@@ -30,6 +30,8 @@ class Contact(TenantModel):
     country = peewee.CharField(max_length=2, default="NL")
     vat_number = peewee.CharField(max_length=30, null=True)
     kvk_number = peewee.CharField(max_length=20, null=True)
+    #: The customer's bank account: bank statement entries from it are matched to its invoices.
+    iban = peewee.CharField(max_length=34, null=True)
     external_id = peewee.CharField(max_length=100, null=True)
     notes = peewee.TextField(null=True)
     archived = peewee.BooleanField(default=False)
@@ -55,9 +57,19 @@ def _check_external_id(administration_id, external_id, exclude_id=None) -> None:
         raise Conflict(f"a contact with external_id {external_id!r} already exists")
 
 
+def _clean(data: dict) -> dict:
+    """The request's fields as stored: an IBAN without spaces, upper case, checksum checked."""
+    if data.get("iban") is None:
+        return data
+    if not iban_is_valid(data["iban"]):
+        raise Invalid.field("iban", "is not a valid IBAN (checksum)")
+    return {**data, "iban": data["iban"].replace(" ", "").upper()}
+
+
 @database.atomic()
 def create_contact(administration_id, data: dict) -> Contact:
     """Create a contact and its contact.created event."""
+    data = _clean(data)
     _check_external_id(administration_id, data.get("external_id"))
     values = {f: data.get(f, DEFAULTS.get(f)) for f in FIELDS}
     contact = Contact.create(administration=administration_id, **values)
@@ -68,6 +80,7 @@ def create_contact(administration_id, data: dict) -> Contact:
 @database.atomic()
 def replace_contact(administration_id, contact_id, data: dict) -> Contact:
     """PUT: every field takes the given value or its default."""
+    data = _clean(data)
     contact = Contact.get_owned(administration_id, contact_id)
     _check_external_id(administration_id, data.get("external_id"), exclude_id=contact.id)
     for f in FIELDS:
@@ -81,6 +94,7 @@ def replace_contact(administration_id, contact_id, data: dict) -> Contact:
 @database.atomic()
 def update_contact(administration_id, contact_id, changes: dict) -> Contact:
     """PATCH: only the given fields change; contact.updated when a value did."""
+    changes = _clean(changes)
     contact = Contact.get_owned(administration_id, contact_id)
     if "external_id" in changes:
         _check_external_id(administration_id, changes["external_id"], exclude_id=contact.id)

@@ -116,6 +116,8 @@ class Invoice(TenantModel):
     total_vat = MoneyField(default=0)
     total_excl = MoneyField(default=0)
     amount_paid = MoneyField(default=0)
+    #: Where the customer pays the open amount online (the checkout of the current payment link).
+    payment_url = peewee.CharField(max_length=1000, null=True)
 
     # Set by peewee for the foreign keys, and by attach_lines().
     administration_id: uuid.UUID

@@ -89,6 +89,8 @@ def apply_payment(invoice: Invoice, amount: Decimal, *, payment_date, external_m
     if abs(paid) > MAX_AMOUNT_PAID:
         raise Conflict(f"amount_paid on {label} would pass {MAX_AMOUNT_PAID}")
     invoice.amount_paid = paid
+    # A payment link asks for the open amount as it was: any payment makes it wrong.
+    invoice.payment_url = None
     change_status(invoice, payment_status(invoice.total_incl, paid), "payment")
     invoice.updated_at = now
     invoice.save()

@@ -46,6 +46,7 @@ def contact(row) -> dict:
         "country": row.country,
         "vat_number": row.vat_number,
         "kvk_number": row.kvk_number,
+        "iban": row.iban,
         "external_id": row.external_id,
         "notes": row.notes,
         "archived": row.archived,
@@ -132,6 +133,8 @@ def plain(value: Decimal | None) -> Decimal | None:
     return value.normalize()
 
 
+#: Invoice statuses that show their payment link (models.invoices.OPEN_STATUSES).
+PAYABLE_ONLINE = ("verzonden", "deels_betaald")
 INVOICE_CONTACT_FIELDS = ("name", "email", "company_name", "address", "postal_code", "city", "country",
                           "vat_number", "kvk_number")
 
@@ -189,6 +192,7 @@ def invoice(row, lines=None) -> dict:
         ],
         "amount_paid": money(row.amount_paid),
         "open_amount": money(row.open_amount),
+        "payment_url": row.payment_url if row.status in PAYABLE_ONLINE and row.open_amount > 0 else None,
         "overdue": row.overdue,
         **_base(row),
     }
@@ -447,3 +451,67 @@ def vat_report_csv(report) -> str:
     writer.writerow([report.period, "total", "", "", total["turnover"], total["vat"],
                      total["document_count"]])
     return out.getvalue()
+
+
+# ------------------------------------------------------------------ getting paid
+
+def payment_link(row) -> dict:
+    return {
+        "id": str(row.id),
+        "invoice_id": str(row.invoice_id),
+        "provider": row.provider,
+        "provider_payment_id": row.provider_payment_id,
+        "status": row.status,
+        "amount": money(row.amount),
+        "currency": row.currency,
+        "checkout_url": row.checkout_url,
+        "expires_at": timestamp(row.expires_at),
+        "payment_id": None if row.payment_id is None else str(row.payment_id),
+        **_base(row),
+    }
+
+
+def bank_statement_entry(row) -> dict:
+    return {
+        "id": str(row.id),
+        "statement_id": str(row.statement_id),
+        "position": row.position,
+        "account_iban": row.account_iban,
+        "bank_reference": row.bank_reference,
+        "booking_date": day(row.booking_date),
+        "credit_debit": row.credit_debit,
+        "amount": money(row.amount),
+        "currency": row.currency,
+        "counterparty_name": row.counterparty_name,
+        "counterparty_iban": row.counterparty_iban,
+        "remittance_information": row.remittance_information,
+        "structured_reference": row.structured_reference,
+        "status": row.status,
+        "ignored_reason": row.ignored_reason,
+        "match_method": row.match_method,
+        "invoice_id": None if row.invoice_id is None else str(row.invoice_id),
+        "payment_id": None if row.payment_id is None else str(row.payment_id),
+        "candidates": [{**c, "open_amount": money(Decimal(c["open_amount"]))} for c in row.candidate_list],
+        **_base(row),
+    }
+
+
+def bank_statement(row, entries=None) -> dict:
+    """A bank statement; with its entries on the detail and import responses."""
+    shown = {
+        "id": str(row.id),
+        "message_id": row.message_id,
+        "account_iban": row.account_iban,
+        "statement_reference": row.statement_reference,
+        "date_from": day(row.date_from),
+        "date_to": day(row.date_to),
+        "entry_count": row.entry_count,
+        "matched_count": row.matched_count,
+        "unmatched_count": row.unmatched_count,
+        "ignored_count": row.ignored_count,
+        "duplicate_count": row.duplicate_count,
+        **_base(row),
+    }
+    if entries is not None:
+        shown["entries"] = [bank_statement_entry(entry) for entry in entries]
+    return shown

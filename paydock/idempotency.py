@@ -24,12 +24,17 @@ def idempotency_key() -> str | None:
     return None
 
 
-def run_idempotently(function, args, kwargs, caller: Caller, key: str, secret_fields=()):
+def run_idempotently(function, args, kwargs, caller: Caller, key: str, secret_fields=(), *,
+                     in_transaction: bool = True):
     """Run a POST under its Idempotency-Key: claim, run and store, or replay.
 
     A response with secrets (`x-secret-fields` in the spec, e.g. a new API key's
     secret) is stored without them and not replayed: a retry gets 409 naming what
-    was created, because PayDock never keeps a secret it has shown once."""
+    was created, because PayDock never keeps a secret it has shown once.
+
+    The operation and the stored response share one transaction, unless the operation calls
+    a service outside PayDock (`in_transaction=False`): then it runs on its own and the
+    response is stored after it; the claim keeps a second request with the key out meanwhile."""
     fingerprint = idempotency.fingerprint(
         request_scope["method"], request_scope["path"],
         request_scope.get("query_string", b"").decode("latin-1"), kwargs.get("body"),
@@ -43,7 +48,7 @@ def run_idempotently(function, args, kwargs, caller: Caller, key: str, secret_fi
             )
         return outcome.body, outcome.status, {**outcome.headers, "Idempotent-Replayed": "true"}
     try:
-        with db.database.atomic():
+        with db.database.atomic() if in_transaction else contextlib.nullcontext():
             body, status, headers = as_json(function(*args, **kwargs))
             if status < 500:
                 kept = body

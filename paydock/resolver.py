@@ -1,7 +1,7 @@
 """Binds each operationId to its function in `handlers/` and wraps it with the operation's policy.
 
 The policy of an operation is read once from the spec's own fields (`security`,
-`x-required-scope`, `x-secret-fields`, `x-uses-database`) into an `OperationPolicy`; the
+`x-required-scope`, `x-secret-fields`, `x-uses-database`, `x-external-call`) into an `OperationPolicy`; the
 wrapper then runs the handler inside its own thread's database connection, after the rate
 limit and scope checks, honours Idempotency-Key on POST, and answers JSON."""
 
@@ -45,6 +45,9 @@ class OperationPolicy:
     #: Liveness and metrics must answer while the database is down (public operations only:
     #: a keyed one needs the database for its key and its rate limit).
     uses_database: bool = True
+    #: The operation calls a service outside PayDock (`x-external-call`): it manages its own
+    #: transactions, so that none is held open across the call, also under Idempotency-Key.
+    external_call: bool = False
 
     @classmethod
     def from_spec(cls, method: str, operation: dict) -> OperationPolicy:
@@ -56,6 +59,7 @@ class OperationPolicy:
             is_post=method == "post",
             secret_fields=tuple(operation.get("x-secret-fields", ())),
             uses_database=operation.get("x-uses-database", True) or not public,
+            external_call=bool(operation.get("x-external-call", False)),
         )
 
 
@@ -132,7 +136,8 @@ def wrap(function, policy: OperationPolicy, settings: Settings):
             key = idempotency_key() if policy.is_post else None
             if key is None:
                 return respond(function(*args, **kwargs))
-            return respond(run_idempotently(function, args, kwargs, caller, key, policy.secret_fields))
+            return respond(run_idempotently(function, args, kwargs, caller, key, policy.secret_fields,
+                                            in_transaction=not policy.external_call))
 
     # Connexion passes arguments by the wrapped function's signature; the injected ones are ours.
     params = [p for n, p in wanted.items() if n not in INJECTED]

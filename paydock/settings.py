@@ -85,6 +85,17 @@ class Settings:
     #: Directory where gunicorn workers share their Prometheus figures (multi-process mode);
     #: gunicorn.conf.py sets it; empty for a single process.
     metrics_dir: str = ""
+    #: Mollie API key (`live_…` or `test_…`); without it payment links are not offered (503).
+    mollie_api_key: str = ""
+    #: Base URL of Mollie's API (tests point it at a local stub).
+    mollie_api_url: str = "https://api.mollie.com"
+    #: Seconds a call to the payment provider may take (connect, and again for the answer).
+    provider_timeout: float = 10.0
+    #: The URL this PayDock is reached at from the internet, e.g. `https://paydock.example.nl`:
+    #: the payment provider calls `{public_base_url}/api/providers/mollie/webhook/{token}`.
+    public_base_url: str = ""
+    #: Where the customer lands after paying; default the public base URL.
+    payment_redirect_url: str = ""
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -120,6 +131,11 @@ class Settings:
             log_json=_optional_flag(env.get("PAYDOCK_LOG_JSON")),
             # prometheus_client reads this variable itself; it is the standard name.
             metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR", ""),
+            mollie_api_key=env.get("PAYDOCK_MOLLIE_API_KEY", cls.mollie_api_key),
+            mollie_api_url=env.get("PAYDOCK_MOLLIE_API_URL", cls.mollie_api_url),
+            provider_timeout=float(env.get("PAYDOCK_PROVIDER_TIMEOUT", cls.provider_timeout)),
+            public_base_url=env.get("PAYDOCK_PUBLIC_BASE_URL", cls.public_base_url),
+            payment_redirect_url=env.get("PAYDOCK_PAYMENT_REDIRECT_URL", cls.payment_redirect_url),
         )
         return replace(base, **overrides)
 

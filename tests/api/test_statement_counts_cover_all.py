@@ -43,6 +43,10 @@ COVERED = {
     "list_subscriptions": SUBSCRIPTIONS,
     "get_subscription": SUBSCRIPTIONS,
     "get_client_portal": "tests/api/test_portal.py::test_portal_queries_do_not_grow_with_the_history",
+    "list_bank_statements": "tests/api/test_bank_statements.py::"
+                            "test_statement_reads_take_a_fixed_number_of_statements",
+    "get_bank_statement": "tests/api/test_bank_statements.py::"
+                          "test_statement_reads_take_a_fixed_number_of_statements",
     "get_vat_report": "tests/api/test_vat_report.py::"
                       "test_the_report_takes_one_statement_whatever_the_number_of_invoices",
 }

@@ -71,14 +71,15 @@ def test_operation_ids_and_schemas_give_readable_names(generated):
 
 
 @contextmanager
-def serving_client(package, tmp_path, scopes: list[str]):
-    """The generated client, keyed for a new administration, against PayDock under gunicorn."""
+def serving_client(package, tmp_path, scopes: list[str], **env: str):
+    """The generated client, keyed for a new administration, against PayDock under gunicorn
+    (with the PAYDOCK_* settings in `env`)."""
     url = "sqlite:///" + str(tmp_path / "client.db")
     database = bind_test_database(url)
     with database.connection_context():
         administration = tenancy.create_administration("Client BV")
         _, key = api_keys.create_api_key(administration.id, "client", scopes)
-    with GunicornServer(url, workers=1) as server, package.AuthenticatedClient(
+    with GunicornServer(url, workers=1, **env) as server, package.AuthenticatedClient(
             base_url=server.url + "/api", token=key, prefix="", auth_header_name="X-API-Key",
             raise_on_unexpected_status=True) as client:
         yield client
@@ -197,3 +198,46 @@ def test_seed_invoice_and_payment_through_the_generated_client(generated, tmp_pa
                 Decimal(str(portal.summary.balance))) == (0, 0, 0)
         assert [i.id for i in portal.invoices] == [invoice.id]
         assert [p.id for p in portal.recent_payments] == [payment.id]
+
+
+def test_payment_link_flow_through_the_generated_client(generated, tmp_path):
+    """A payment link for an invoice, paid at a stub of Mollie, registered by the webhook: all
+    through the generated client's typed functions."""
+    from datetime import date
+
+    from tests.mollie_stub import MollieStub
+
+    package, _ = generated
+    load = importlib.import_module
+    models = load(f"{PACKAGE}.models")
+    create_contact = load(f"{PACKAGE}.api.contacts.create_contact")
+    create_invoice = load(f"{PACKAGE}.api.invoices.create_invoice")
+    get_invoice = load(f"{PACKAGE}.api.invoices.get_invoice")
+    create_payment_link = load(f"{PACKAGE}.api.invoices.create_payment_link")
+    mollie_webhook = load(f"{PACKAGE}.api.payment_providers.mollie_webhook")
+
+    public = "http://127.0.0.1:8000"
+    with MollieStub() as stub, serving_client(
+            package, tmp_path, ["read", "write"], PAYDOCK_MOLLIE_API_KEY=stub.api_key,
+            PAYDOCK_MOLLIE_API_URL=stub.url, PAYDOCK_PUBLIC_BASE_URL=public) as client:
+        contact = create_contact.sync(client=client, body=models.ContactInput(name="Acme BV"))
+        invoice = create_invoice.sync(client=client, body=models.InvoiceInput(
+            contact_id=contact.id, status=models.InvoiceInputStatus.VERZONDEN, invoice_date=date(2026, 4, 11),
+            lines=[models.InvoicePricedLineInput(description="Installatie", quantity=2,
+                                                 unit_price_incl=125.00, tax_percentage=21)]))
+        link = create_payment_link.sync(id=invoice.id, client=client)
+        assert isinstance(link, models.PaymentLink), link
+        assert Decimal(str(link.amount)) == Decimal("250.00") and link.provider_payment_id in stub.payments
+        assert stub.created() == [{**stub.created()[0], "amount": {"currency": "EUR", "value": "250.00"},
+                                   "description": invoice.number}]
+        assert get_invoice.sync(id=invoice.id, client=client).payment_url == link.checkout_url
+
+        stub.pay(link.provider_payment_id)
+        token = stub.created()[0]["webhookUrl"].rsplit("/", 1)[1]
+        for _ in range(3):
+            answer = mollie_webhook.sync_detailed(token=token, client=client,
+                                                  body=models.MollieWebhookBody(id=link.provider_payment_id))
+            assert answer.status_code == 200
+        paid = get_invoice.sync(id=invoice.id, client=client)
+        assert paid.status == models.InvoiceStatus.BETAALD
+        assert (Decimal(str(paid.amount_paid)), paid.payment_url) == (Decimal("250.00"), None)
