@@ -1,4 +1,5 @@
 from models import api_keys, serialize
+from paydock.responses import location
 
 
 def list_api_keys(caller, limit=100, offset=0):
@@ -9,7 +10,7 @@ def list_api_keys(caller, limit=100, offset=0):
 def create_api_key(caller, body):
     key, secret = api_keys.create_api_key(caller.administration_id, body["name"], body["scopes"],
                                          acting_key_id=caller.key_id)
-    return {**serialize.api_key(key), "key": secret}, 201, {"Location": f"/api/api-keys/{key.id}"}
+    return {**serialize.api_key(key), "key": secret}, 201, location("api-keys", key.id)
 
 
 def revoke_api_key(caller, id):

@@ -1,4 +1,5 @@
 from models import bank_statements, serialize
+from paydock.responses import location
 
 
 def import_bank_statement(caller, body):
@@ -6,7 +7,7 @@ def import_bank_statement(caller, body):
     shown = serialize.bank_statement(imported.statement, imported.entries)
     if not imported.created:
         return shown
-    return shown, 201, {"Location": f"/api/bank-statements/{imported.statement.id}"}
+    return shown, 201, location("bank-statements", imported.statement.id)
 
 
 def list_bank_statements(caller, limit=100, offset=0, updated_since=None):

@@ -1,4 +1,5 @@
 from models import contacts, serialize
+from paydock.responses import location
 
 
 def list_contacts(caller, limit=100, offset=0, updated_since=None, q=None, external_id=None,
@@ -12,11 +13,11 @@ def list_contacts(caller, limit=100, offset=0, updated_since=None, q=None, exter
 
 def create_contact(caller, body):
     contact = contacts.create_contact(caller.administration_id, body)
-    return serialize.contact(contact), 201, {"Location": f"/api/contacts/{contact.id}"}
+    return serialize.contact(contact), 201, location("contacts", contact.id)
 
 
 def get_contact(caller, id):
-    return serialize.contact(contacts.Contact.get_owned(caller.administration_id, id))
+    return serialize.contact(contacts.get_contact(caller.administration_id, id))
 
 
 def replace_contact(caller, id, body):

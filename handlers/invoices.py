@@ -1,4 +1,5 @@
 from models import deliveries, documents, invoice_changes, invoices, reminders, serialize
+from paydock.responses import location
 
 
 def list_invoices(caller, limit=100, offset=0, status=None, contact_id=None, overdue=None,
@@ -13,7 +14,7 @@ def list_invoices(caller, limit=100, offset=0, status=None, contact_id=None, ove
 
 def create_invoice(caller, body):
     invoice = invoices.create_invoice(caller.administration_id, body)
-    return serialize.invoice(invoice), 201, {"Location": f"/api/invoices/{invoice.id}"}
+    return serialize.invoice(invoice), 201, location("invoices", invoice.id)
 
 
 def get_invoice(caller, id):
@@ -31,7 +32,7 @@ def delete_invoice(caller, id):
 
 def credit_invoice(caller, id, body):
     credit = invoice_changes.credit_invoice(caller.administration_id, id, body)
-    return serialize.invoice(credit), 201, {"Location": f"/api/invoices/{credit.id}"}
+    return serialize.invoice(credit), 201, location("invoices", credit.id)
 
 
 def get_invoice_pdf(caller, id):
@@ -48,8 +49,8 @@ def get_invoice_ubl(caller, id):
 
 def send_invoice(caller, id, body):
     delivery = deliveries.send_invoice(caller.administration_id, id, body)
-    return (serialize.invoice_delivery(delivery), 202,
-            {"Location": f"/api/invoices/{delivery.invoice_id}/deliveries"})
+    sent = serialize.invoice_delivery(delivery)
+    return sent, 202, location("invoices", f"{delivery.invoice_id}/deliveries")
 
 
 def list_invoice_deliveries(caller, id, limit=100, offset=0):

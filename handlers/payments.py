@@ -1,4 +1,5 @@
 from models import payments, serialize
+from paydock.responses import location
 
 
 def list_payments(caller, limit=100, offset=0, invoice_id=None, contact_id=None, date_from=None,
@@ -12,7 +13,7 @@ def list_payments(caller, limit=100, offset=0, invoice_id=None, contact_id=None,
 
 def create_payment(caller, body):
     payment = payments.register_payment(caller.administration_id, body)
-    return serialize.payment(payment), 201, {"Location": f"/api/payments/{payment.id}"}
+    return serialize.payment(payment), 201, location("payments", payment.id)
 
 
 def get_payment(caller, id):

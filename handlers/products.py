@@ -1,4 +1,5 @@
 from models import products, serialize
+from paydock.responses import location
 
 
 def list_products(caller, limit=100, offset=0, updated_since=None, q=None, sku=None, active=None):
@@ -11,11 +12,11 @@ def list_products(caller, limit=100, offset=0, updated_since=None, q=None, sku=N
 
 def create_product(caller, body):
     product = products.create_product(caller.administration_id, body)
-    return serialize.product(product), 201, {"Location": f"/api/products/{product.id}"}
+    return serialize.product(product), 201, location("products", product.id)
 
 
 def get_product(caller, id):
-    return serialize.product(products.Product.get_owned(caller.administration_id, id))
+    return serialize.product(products.get_product(caller.administration_id, id))
 
 
 def replace_product(caller, id, body):

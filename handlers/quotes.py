@@ -1,4 +1,5 @@
 from models import quotes, serialize
+from paydock.responses import location
 
 
 def list_quotes(caller, limit=100, offset=0, status=None, contact_id=None, date_from=None, date_to=None,
@@ -12,7 +13,7 @@ def list_quotes(caller, limit=100, offset=0, status=None, contact_id=None, date_
 
 def create_quote(caller, body):
     quote = quotes.create_quote(caller.administration_id, body)
-    return serialize.quote(quote), 201, {"Location": f"/api/quotes/{quote.id}"}
+    return serialize.quote(quote), 201, location("quotes", quote.id)
 
 
 def get_quote(caller, id):
@@ -30,4 +31,4 @@ def delete_quote(caller, id):
 
 def invoice_quote(caller, id, body):
     invoice, created = quotes.invoice_quote(caller.administration_id, id, body)
-    return serialize.invoice(invoice), 201 if created else 200, {"Location": f"/api/invoices/{invoice.id}"}
+    return serialize.invoice(invoice), 201 if created else 200, location("invoices", invoice.id)

@@ -1,4 +1,5 @@
 from models import serialize, subscriptions
+from paydock.responses import location
 
 
 def list_subscriptions(caller, limit=100, offset=0, status=None, contact_id=None, date_from=None,
@@ -12,7 +13,7 @@ def list_subscriptions(caller, limit=100, offset=0, status=None, contact_id=None
 
 def create_subscription(caller, body):
     subscription = subscriptions.create_subscription(caller.administration_id, body)
-    return serialize.subscription(subscription), 201, {"Location": f"/api/subscriptions/{subscription.id}"}
+    return serialize.subscription(subscription), 201, location("subscriptions", subscription.id)
 
 
 def get_subscription(caller, id):

@@ -1,4 +1,5 @@
 from models import serialize, webhooks
+from paydock.responses import location
 
 
 def list_webhook_endpoints(caller, limit=100, offset=0):
@@ -10,11 +11,11 @@ def create_webhook_endpoint(caller, body, settings):
     endpoint = webhooks.create_endpoint(caller.administration_id, body, policy=settings.webhook_url_policy,
                                         acting_key_id=caller.key_id)
     return ({**serialize.webhook_endpoint(endpoint), "secret": endpoint.secret}, 201,
-            {"Location": f"/api/webhook-endpoints/{endpoint.id}"})
+            location("webhook-endpoints", endpoint.id))
 
 
 def get_webhook_endpoint(caller, id):
-    return serialize.webhook_endpoint(webhooks.WebhookEndpoint.get_owned(caller.administration_id, id))
+    return serialize.webhook_endpoint(webhooks.get_endpoint(caller.administration_id, id))
 
 
 def update_webhook_endpoint(caller, id, body, settings):
@@ -35,7 +36,7 @@ def rotate_webhook_secret(caller, id):
 def list_webhook_deliveries(caller, id, limit=100, offset=0, status=None, event_id=None):
     page = webhooks.list_deliveries(
         caller.administration_id, id, limit=limit, offset=offset,
-        status=status.split(",") if status else None, event_id=event_id,
+        status=status, event_id=event_id,
     )
     return serialize.page(page, serialize.webhook_delivery)
 

@@ -433,8 +433,10 @@ def _pay(administration_id, entry: BankStatementEntry, invoice_id, method: str, 
     """Register the entry as a payment on the (locked) invoice, with its invoice.updated event."""
     invoice = locked_invoice(administration_id, invoice_id, field=field)
     previous = invoice.status
+    # Money the bank reports as received is recorded even beyond the open amount.
     payment = apply_payment(invoice, entry.amount, payment_date=entry.booking_date,
-                            external_method=BANK_TRANSFER, external_reference=entry.bank_reference, note=note)
+                            external_method=BANK_TRANSFER, external_reference=entry.bank_reference, note=note,
+                            allow_overpayment=True)
     attach_lines([invoice], InvoiceLine)
     extra = {"previous_status": previous} if invoice.status != previous else {}
     record_event(administration_id, "invoice.updated", serialize.invoice(invoice), **extra)

@@ -66,7 +66,7 @@ from models.invoices import (
     check_transition,
 )
 from models.numbering import next_numbers
-from models.periods import periods_due
+from models.periods import add_months, first_index_on_or_after, period_start, periods_due
 from models.serialize import INVOICE_CONTACT_FIELDS, money, plain, timestamp
 from models.subscriptions import Subscription, SubscriptionLine, SubscriptionPeriod, scheduled_start
 from models.tenancy import Administration
@@ -364,6 +364,21 @@ def _next_batch(today: date, administration_id, after, batch_size: int) -> list[
     return [_Due(*row) for row in query.limit(batch_size).tuples()]
 
 
+#: A run invoices only periods that started at most this many months before its day; older
+#: unbilled periods are passed over, so one subscription can never make more than a bounded
+#: number of invoices in one go (a start date of 2000-01-01 bills the last 24 months).
+CATCH_UP_MONTHS = 24
+
+
+def _catch_up_from(sub, today: date) -> int:
+    """The first period index to bill for `sub` on `today` (see CATCH_UP_MONTHS)."""
+    oldest = add_months(today, -CATCH_UP_MONTHS)
+    if period_start(sub.start_date, sub.interval, sub.interval_count, sub.next_index) >= oldest:
+        return sub.next_index
+    return max(sub.next_index, first_index_on_or_after(sub.start_date, sub.interval,
+                                                       sub.interval_count, oldest))
+
+
 def _bill(batch: list, today: date, summary: BillingSummary, wait_turn: Callable[[], None] | None = None
           ) -> None:
     """Bill one administration's batch of due subscriptions (inside the batch's transaction).
@@ -374,8 +389,8 @@ def _bill(batch: list, today: date, summary: BillingSummary, wait_turn: Callable
     shapes = _line_shapes(administration_id, [sub.id for sub in batch])
     contacts = _contacts(administration_id, {sub.contact_id for sub in batch})
 
-    dues = [(sub, periods_due(sub.start_date, sub.interval, sub.interval_count, sub.next_index, today,
-                              sub.end_date)) for sub in batch]
+    dues = [(sub, periods_due(sub.start_date, sub.interval, sub.interval_count,
+                              _catch_up_from(sub, today), today, sub.end_date)) for sub in batch]
     ids = iter(new_ids(2 * sum(len(due) for _, due in dues)))
     plan = [_Claim(sub, index, start, end, next(ids), next(ids))
             for sub, due in dues for index, start, end in due]

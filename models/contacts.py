@@ -57,6 +57,11 @@ def _check_external_id(administration_id, external_id, exclude_id=None) -> None:
         raise Conflict(f"a contact with external_id {external_id!r} already exists")
 
 
+def get_contact(administration_id, contact_id) -> Contact:
+    """One of the administration's contacts, or NotFound."""
+    return Contact.get_owned(administration_id, contact_id)
+
+
 def _clean(data: dict) -> dict:
     """The request's fields as stored: an IBAN without spaces, upper case, checksum checked."""
     if data.get("iban") is None:

@@ -27,6 +27,7 @@ import simplejson
 
 from models import serialize
 from models.db import TenantModel, database, is_postgres, utcnow, write_rows
+from models.listing import CursorPage
 from models.tenancy import Administration
 
 #: Every event type PayDock emits (the `events` filter of a webhook endpoint takes these).
@@ -131,9 +132,9 @@ def _settled():
     return peewee.SQL("1 = 1")
 
 
-def list_events(administration_id, *, after=None, limit: int = 100) -> tuple[list[Event], bool]:
-    """Events after the event `after` (or from the oldest kept), in commit-safe order;
-    returns the page and whether more events follow."""
+def list_events(administration_id, *, after=None, limit: int = 100) -> CursorPage:
+    """Events after the event `after` (or from the oldest kept), in commit-safe order; the
+    page's `next_after` is its last event (or `after` again when there is none yet)."""
     query = Event.of(administration_id).where(_settled())
     if after is not None:
         cursor = Event.get_owned(administration_id, after)
@@ -141,7 +142,10 @@ def list_events(administration_id, *, after=None, limit: int = 100) -> tuple[lis
             peewee.Tuple(Event.xact_id, Event.seq) > peewee.Tuple(cursor.xact_id, cursor.seq)
         )
     rows = list(query.order_by(Event.xact_id, Event.seq).limit(limit + 1))
-    return rows[:limit], len(rows) > limit
+    has_more = len(rows) > limit
+    del rows[limit:]
+    cursor_id = rows[-1].id if rows else after
+    return CursorPage(rows, limit, has_more, None if cursor_id is None else str(cursor_id))
 
 
 def get_event(administration_id, event_id) -> Event:

@@ -22,6 +22,7 @@ from models.invoices import (
     change_status,
     check_due_date,
     check_transition,
+    document_date,
     locked_invoice,
 )
 from models.lines import attach_lines, build_lines, set_lines, store_lines
@@ -48,7 +49,7 @@ def update_invoice(administration_id, invoice_id, data: dict) -> Invoice:
     if "contact_id" in data:
         invoice.contact = referenced(Contact, administration_id, data["contact_id"], "contact_id")
     if data.get("invoice_date") is not None:
-        invoice.invoice_date = parse_date(data["invoice_date"], "invoice_date") or invoice.invoice_date
+        invoice.invoice_date = document_date(data["invoice_date"], "invoice_date") or invoice.invoice_date
     if data.get("due_date") is not None:
         invoice.due_date = parse_date(data["due_date"], "due_date") or invoice.due_date
     check_due_date(invoice.invoice_date, invoice.due_date)

@@ -25,6 +25,7 @@ from models.lines import DocumentLine, attach_lines, build_lines, delete_lines, 
 from models.listing import Page, paginate, parse_statuses
 from models.numbering import next_number
 from models.parsing import parse_date, parse_uuid, referenced
+from models.periods import add_months
 from models.tenancy import Administration
 
 #: Days between invoice date and due date when neither the request nor the
@@ -88,6 +89,21 @@ MAX_AMOUNT_PAID = Decimal("10000000000000000.00")
 def business_today() -> date:
     """Today in the Netherlands."""
     return datetime.now(BUSINESS_TIMEZONE).date()
+
+
+#: An invoice or quote may be dated at most this many months after today.
+MONTHS_AHEAD = 12
+
+
+def document_date(value, field: str) -> date | None:
+    """An invoice or quote date: parse_date, and at most MONTHS_AHEAD months after today
+    (the spec's `Date` pattern keeps it on or after 2000-01-01). 422 otherwise."""
+    day = parse_date(value, field)
+    latest = add_months(business_today(), MONTHS_AHEAD)
+    if day is not None and day > latest:
+        raise Invalid.field(field, f"must not be after {latest.isoformat()} "
+                                   f"(at most {MONTHS_AHEAD} months after today)")
+    return day
 
 
 class Invoice(TenantModel):
@@ -296,7 +312,7 @@ def create_invoice(administration_id, data: dict) -> Invoice:
     `data` has the request body's shape; quotes and subscription billing create their
     invoices through here too."""
     contact = referenced(Contact, administration_id, data["contact_id"], "contact_id")
-    invoice_date = parse_date(data.get("invoice_date"), "invoice_date") or business_today()
+    invoice_date = document_date(data.get("invoice_date"), "invoice_date") or business_today()
     due_date = parse_date(data.get("due_date"), "due_date") or invoice_date + timedelta(
         days=payment_term_days(administration_id))
     check_due_date(invoice_date, due_date)

@@ -18,10 +18,11 @@ def naive_utc(value: datetime | str) -> datetime:
     to the first or last representable instant: as a lower bound it then means "from the
     beginning" or "nothing yet". A value Python cannot read at all is a 400."""
     if isinstance(value, str):
+        text = value
         try:
-            value = datetime.fromisoformat(value.strip().upper().replace("Z", "+00:00"))
+            value = datetime.fromisoformat(text.strip().upper().replace("Z", "+00:00"))
         except ValueError:
-            raise DomainError(f"not an RFC 3339 timestamp: {value[:40]!r}") from None
+            raise DomainError(f"not an RFC 3339 timestamp: {text[:40]!r}") from None
     if value.tzinfo is not None:
         try:
             value = value.astimezone(UTC).replace(tzinfo=None)
@@ -46,6 +47,26 @@ class Page:
     total: int
     total_exact: bool
     has_more: bool
+
+    def envelope(self) -> dict:
+        """The paging fields of the list response (`Page` in the spec)."""
+        return {"total": self.total, "total_exact": self.total_exact, "has_more": self.has_more,
+                "limit": self.limit, "offset": self.offset}
+
+
+@dataclass
+class CursorPage:
+    """One page of a list read onwards from a cursor (the id of the last row seen), such as
+    the event feed: no offset and no count, and `next_after` is the cursor of the next page."""
+
+    rows: list
+    limit: int
+    has_more: bool
+    next_after: str | None
+
+    def envelope(self) -> dict:
+        """The paging fields of the list response (`EventPage` in the spec)."""
+        return {"limit": self.limit, "has_more": self.has_more, "next_after": self.next_after}
 
 
 def paginate(query: peewee.ModelSelect | peewee.Select, model, *, limit: int, offset: int,

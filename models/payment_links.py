@@ -44,7 +44,7 @@ from models.invoices import (
     locked_invoice,
 )
 from models.payments import Payment, apply_payment
-from models.providers import PaymentProvider, ProviderPayment, ProviderRefund
+from models.providers import MollieProvider, PaymentProvider, ProviderPayment, ProviderRefund
 from models.tenancy import Administration
 
 log = logging.getLogger("paydock.payment_links")
@@ -118,6 +118,13 @@ class Checkout:
 
     def webhook_url(self, provider_name: str, token: str) -> str:
         return f"{self.public_base_url.rstrip('/')}/api/providers/{provider_name}/webhook/{token}"
+
+
+def checkout(settings) -> Checkout:
+    """The payment provider and URLs these settings configure (no provider without a key)."""
+    provider = (MollieProvider(settings.mollie_api_key, settings.mollie_api_url, settings.provider_timeout)
+                if settings.mollie_api_key else None)
+    return Checkout(provider, settings.public_base_url, settings.payment_redirect_url)
 
 
 # ------------------------------------------------------------------ creating a link
@@ -283,7 +290,8 @@ def _book(administration_id, invoice: Invoice, link: PaymentLink, provider_name:
     if paid and payment.id not in known and payment.amount > 0:
         registered = apply_payment(invoice, payment.amount, payment_date=_payment_day(payment.paid_at),
                                    external_method=method, external_reference=payment.id,
-                                   note=f"Betaald via {provider_name.capitalize()}")
+                                   note=f"Betaald via {provider_name.capitalize()}",
+                                   allow_overpayment=True)  # the provider received it
         ProviderTransaction.create(administration=administration_id, provider=provider_name,
                                    reference=payment.id, kind="payment", link=link.id, payment=registered.id)
         link.payment = registered

@@ -65,12 +65,17 @@ def paid_on(invoice: Invoice) -> Decimal:
     return Payment.amount.python_value(cents)
 
 
+#: With `allow_overpayment`, amount_paid may reach at most this many times the total.
+OVERPAYMENT_FACTOR = 2
+
+
 def apply_payment(invoice: Invoice, amount: Decimal, *, payment_date, external_method=None,
-                  external_reference=None, note=None) -> Payment:
+                  external_reference=None, note=None, allow_overpayment: bool = False) -> Payment:
     """Record a payment (or refund) on a locked invoice; amount_paid and status follow.
 
-    Emits payment.created, or payment.refunded for a negative amount; the caller
-    emits invoice.updated."""
+    A payment beyond the open amount needs `allow_overpayment`, and amount_paid never
+    passes OVERPAYMENT_FACTOR times the total. Emits payment.created, or
+    payment.refunded for a negative amount; the caller emits invoice.updated."""
     label = f"invoice {invoice.number or invoice.id}"
     if invoice.status not in PAYABLE_STATUSES:
         raise Conflict(f"{label} is {invoice.status} and takes no payments; payable statuses: "
@@ -88,6 +93,15 @@ def apply_payment(invoice: Invoice, amount: Decimal, *, payment_date, external_m
                        "a refund can return no more than was paid")
     if abs(paid) > MAX_AMOUNT_PAID:
         raise Conflict(f"amount_paid on {label} would pass {MAX_AMOUNT_PAID}")
+    total = abs(invoice.total_incl)
+    if amount * direction > 0 and paid * direction > total:
+        open_amount = max(total - invoice.amount_paid * direction, Decimal(0))
+        if not allow_overpayment:
+            raise Conflict(f"{abs(amount)} is more than the {open_amount} still open on {label}; "
+                           "send allow_overpayment: true to record an overpayment")
+        if paid * direction > OVERPAYMENT_FACTOR * total:
+            raise Conflict(f"{abs(amount)} would take amount_paid on {label} past "
+                           f"{OVERPAYMENT_FACTOR} × its total ({OVERPAYMENT_FACTOR * total})")
     invoice.amount_paid = paid
     # A payment link asks for the open amount as it was: any payment makes it wrong.
     invoice.payment_url = None
@@ -111,7 +125,7 @@ def register_payment(administration_id, data: dict) -> Payment:
         invoice, amount,
         payment_date=parse_date(data.get("payment_date"), "payment_date") or business_today(),
         external_method=data.get("external_method"), external_reference=data.get("external_reference"),
-        note=data.get("note"),
+        note=data.get("note"), allow_overpayment=bool(data.get("allow_overpayment")),
     )
     attach_lines([invoice], InvoiceLine)
     extra = {"previous_status": previous} if invoice.status != previous else {}

@@ -46,6 +46,17 @@ class PortalView:
     reminders: dict
 
 
+#: Sums of cents are taken in two parts (high = value / _SPLIT, truncating as SQL does, and
+#: low = value - high * _SPLIT) and joined in Python: a sum of many large invoices passes SQLite's 64-bit
+#: integer range, which SQLite reports as an error rather than widening.
+_SPLIT = 10**9
+
+
+def _wide_sum(cents) -> tuple:
+    high = cents / _SPLIT
+    return peewee.fn.SUM(high).coerce(False), peewee.fn.SUM(cents - high * _SPLIT).coerce(False)
+
+
 def _cents(value) -> Decimal:
     return Invoice.total_incl.python_value(int(value or 0))
 
@@ -59,13 +70,15 @@ def client_portal(administration_id, external_id: str) -> PortalView:
     is_open = Invoice.status.in_(OPEN_STATUSES) & (Invoice.is_credit_note == False)  # noqa: E712
     outstanding = Invoice.total_incl - Invoice.amount_paid
 
-    count, open_amount, balance = (
+    count, *halves = (
         Invoice.select(
             peewee.fn.COUNT(peewee.Case(None, [(is_open, 1)], None)).coerce(False),
-            peewee.fn.SUM(peewee.Case(None, [(is_open, outstanding)], 0)).coerce(False),
-            peewee.fn.SUM(peewee.Case(None, [(Invoice.status != "concept", outstanding)], 0)).coerce(False),
+            *_wide_sum(peewee.Case(None, [(is_open, outstanding)], 0)),
+            *_wide_sum(peewee.Case(None, [(Invoice.status != "concept", outstanding)], 0)),
         ).where(mine).tuples().first()
     )
+    open_amount = int(halves[0] or 0) * _SPLIT + int(halves[1] or 0)
+    balance = int(halves[2] or 0) * _SPLIT + int(halves[3] or 0)
     active = (Subscription.of(administration_id)
               .where(Subscription.contact == contact.id, Subscription.status == "actief").count())
 

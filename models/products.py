@@ -40,6 +40,11 @@ def _values(data: dict) -> dict:
     return values
 
 
+def get_product(administration_id, product_id) -> Product:
+    """One of the administration's products, or NotFound."""
+    return Product.get_owned(administration_id, product_id)
+
+
 @database.atomic()
 def create_product(administration_id, data: dict) -> Product:
     """Create a product and its product.created event."""

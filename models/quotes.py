@@ -25,7 +25,7 @@ from models.contacts import Contact
 from models.db import MoneyField, TenantModel, database, utcnow
 from models.errors import Conflict, Invalid, NotFound
 from models.events import record_event
-from models.invoices import Invoice, business_today, create_invoice, get_invoice
+from models.invoices import Invoice, business_today, create_invoice, document_date, get_invoice
 from models.lines import (
     DocumentLine,
     as_invoice_lines,
@@ -212,7 +212,7 @@ def _check_validity(quote: Quote) -> None:
 def create_quote(administration_id, data: dict) -> Quote:
     """POST /quotes: a concept, or a sent quote at once with `status: verzonden`."""
     contact = referenced(Contact, administration_id, data["contact_id"], "contact_id")
-    quote_date = parse_date(data.get("quote_date"), "quote_date") or business_today()
+    quote_date = document_date(data.get("quote_date"), "quote_date") or business_today()
     valid_until = parse_date(data.get("valid_until"), "valid_until") or quote_date + timedelta(
         days=VALIDITY_DAYS)
     quote = Quote(administration=administration_id, status="concept", contact=contact,
@@ -244,7 +244,7 @@ def update_quote(administration_id, quote_id, data: dict) -> Quote:
     if "contact_id" in data:
         quote.contact = referenced(Contact, administration_id, data["contact_id"], "contact_id")
     if data.get("quote_date") is not None:
-        quote.quote_date = parse_date(data["quote_date"], "quote_date") or quote.quote_date
+        quote.quote_date = document_date(data["quote_date"], "quote_date") or quote.quote_date
     if data.get("valid_until") is not None:
         quote.valid_until = parse_date(data["valid_until"], "valid_until") or quote.valid_until
     for field in ("reference", "note", "currency"):

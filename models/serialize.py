@@ -12,7 +12,7 @@ from typing import Any
 
 import simplejson
 
-from models.listing import Page
+from models.listing import CursorPage, Page
 from models.totals import invoice_totals
 
 
@@ -287,11 +287,9 @@ def invoice_reminders(view) -> dict:
     }
 
 
-def page(listed: Page, item: Callable[[Any], dict]) -> dict:
-    """The list envelope: each row through `item`, then the paging fields."""
-    return {"data": [item(row) for row in listed.rows], "total": listed.total,
-            "total_exact": listed.total_exact, "has_more": listed.has_more,
-            "limit": listed.limit, "offset": listed.offset}
+def page(listed: Page | CursorPage, item: Callable[[Any], dict]) -> dict:
+    """The list envelope: each row through `item`, then the page's paging fields."""
+    return {"data": [item(row) for row in listed.rows], **listed.envelope()}
 
 
 def audit_entry(row) -> dict:

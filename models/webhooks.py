@@ -204,6 +204,11 @@ def rotate_secret(administration_id, endpoint_id, acting_key_id=None) -> Webhook
     return endpoint
 
 
+def get_endpoint(administration_id, endpoint_id) -> WebhookEndpoint:
+    """One of the administration's webhook endpoints, or NotFound."""
+    return WebhookEndpoint.get_owned(administration_id, endpoint_id)
+
+
 def list_endpoints(administration_id, *, limit=100, offset=0) -> Page:
     return paginate(WebhookEndpoint.of(administration_id), WebhookEndpoint, limit=limit,
                     offset=offset)
@@ -213,16 +218,17 @@ def _deliveries():
     return WebhookDelivery.select(WebhookDelivery, Event.id, Event.type).join(Event)
 
 
-def list_deliveries(administration_id, endpoint_id, *, limit=100, offset=0, status=None,
+def list_deliveries(administration_id, endpoint_id, *, limit=100, offset=0, status: str | None = None,
                     event_id=None) -> Page:
-    """An endpoint's delivery log in the order its events happened."""
+    """An endpoint's delivery log in the order its events happened; `status` is a
+    comma-separated filter such as `pending,failed`."""
     endpoint = WebhookEndpoint.get_owned(administration_id, endpoint_id)
     query = _deliveries().where(
         WebhookDelivery.administration == administration_id,
         WebhookDelivery.endpoint == endpoint.id,
     )
     if status:
-        query = query.where(WebhookDelivery.status.in_(status))
+        query = query.where(WebhookDelivery.status.in_(status.split(",")))
     if event_id is not None:
         query = query.where(WebhookDelivery.event == event_id)
     return paginate(query, WebhookDelivery, limit=limit, offset=offset,

@@ -312,6 +312,8 @@ COMMANDS = {"serve": cmd_serve, "worker": cmd_worker, "migrate": cmd_migrate, "d
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; bad input of any kind ends here as one line on stderr, exit status 2."""
+    import peewee
+
     from models.db import UNAVAILABLE as DATABASE_UNAVAILABLE
 
     try:
@@ -329,8 +331,15 @@ def main(argv: list[str] | None = None) -> int:
             message = f"paydock {command}: {exc}"
         print(" ".join(message.split()), file=sys.stderr)
         return BAD_INPUT
-    except DATABASE_UNAVAILABLE as exc:
-        print(f"paydock: database unavailable: {' '.join(str(exc).split())}", file=sys.stderr)
+    except (*DATABASE_UNAVAILABLE, peewee.ProgrammingError) as exc:
+        text = " ".join(str(exc).split())
+        if "no such table" in text or ("relation" in text and "does not exist" in text):
+            print(f"paydock: the database has no PayDock tables yet: run `paydock migrate` ({text})",
+                  file=sys.stderr)
+            return BAD_INPUT
+        if isinstance(exc, peewee.ProgrammingError):
+            raise
+        print(f"paydock: database unavailable: {text}", file=sys.stderr)
         return UNAVAILABLE
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from models.audit import REQUEST_ID
 from models.errors import DomainError, PayloadTooLarge
 from paydock import observability
+from paydock.responses import API_BASE
 
 access_log = logging.getLogger("paydock.access")
 
@@ -95,6 +96,19 @@ def new_request_id() -> str:
     return f"{random.getrandbits(128):032x}"
 
 
+def _relative(location: bytes) -> bytes:
+    """A Location as a path on this server. The framework's trailing-slash redirects build
+    an absolute URL from the request's Host header, which a client chooses (`Host:
+    evil.example` would send a browser elsewhere); PayDock only ever points at itself."""
+    match = _ABSOLUTE_URL.match(location)
+    path = location if match is None else match.group(1) or b"/"
+    # `//host/...` would be read as another server's address.
+    return b"/" + path.lstrip(b"/") if path.startswith(b"//") else path
+
+
+_ABSOLUTE_URL = re.compile(rb"^(?:[A-Za-z][A-Za-z0-9+.-]*:)?//[^/?#]*(.*)$", re.S)
+
+
 class RequestEnvelope:
     """Outermost PayDock middleware: request id, security and rate-limit headers, access log
     and metrics (it sees the final status of every response: 401, 422, 503, ...).
@@ -152,7 +166,8 @@ class RequestEnvelope:
 
     @staticmethod
     def _decorate(message, state: RequestState, csp: str):
-        headers = [(k, v) for k, v in message.get("headers", ()) if k != b"x-request-id"]
+        headers = [(k, _relative(v) if k == b"location" else v)
+                   for k, v in message.get("headers", ()) if k != b"x-request-id"]
         headers.append((b"x-request-id", state.request_id.encode()))
         headers.extend(SECURITY_HEADERS)
         headers.append((b"content-security-policy", csp.encode()))
@@ -249,10 +264,11 @@ class RootAliases:
             path = scope["path"]
             if path == "/":
                 await send({"type": "http.response.start", "status": 307,
-                            "headers": [(b"location", b"/api/docs/"), (b"content-length", b"0")]})
+                            "headers": [(b"location", f"{API_BASE}/docs/".encode()),
+                                        (b"content-length", b"0")]})
                 await send({"type": "http.response.body", "body": b""})
                 return
             if path == "/openapi.json" or path == "/docs" or path.startswith("/docs/"):
-                scope = dict(scope, path="/api" + path, raw_path=("/api" + path).encode())
+                scope = dict(scope, path=API_BASE + path, raw_path=(API_BASE + path).encode())
         await self.app(scope, receive, send)
 

@@ -10,6 +10,7 @@ from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 
 from models.errors import DomainError
+from paydock.responses import API_BASE
 
 log = logging.getLogger("paydock")
 
@@ -78,7 +79,7 @@ def database_down(request, exc) -> ConnexionResponse:
 class AllowedMethods:
     """The methods the spec documents for each path, for the `Allow` header of a 405."""
 
-    def __init__(self, spec: dict, base: str = "/api") -> None:
+    def __init__(self, spec: dict, base: str = API_BASE) -> None:
         self.routes = []
         for template, item in spec["paths"].items():
             pattern = re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(base + template))

@@ -23,7 +23,7 @@ from models.errors import Forbidden
 from paydock.auth import take_rate_limit_token
 from paydock.idempotency import idempotency_key, run_idempotently
 from paydock.problems import HTTP_METHODS
-from paydock.responses import respond
+from paydock.responses import API_BASE, respond
 from paydock.settings import Settings
 
 # Connexion reads the handler's and the key function's signatures on every request (its
@@ -73,7 +73,7 @@ def operation_policies(spec: dict) -> dict[tuple[str, str], OperationPolicy]:
     }
 
 
-def operation_routes(spec: dict, base: str = "/api") -> dict[str, str]:
+def operation_routes(spec: dict, base: str = API_BASE) -> dict[str, str]:
     """operationId -> path template, for the access log."""
     return {
         operation["operationId"]: base + template

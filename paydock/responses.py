@@ -6,8 +6,16 @@ import simplejson
 from connexion.jsonifier import Jsonifier
 from starlette.responses import Response
 
+#: Where the API is served: the spec's server URL. Paths in Location headers start with it.
+API_BASE = "/api"
+
 #: Money is Decimal inside PayDock and leaves as an exact JSON number (339.00).
 JSONIFIER = Jsonifier(simplejson, use_decimal=True, cls=simplejson.JSONEncoder)
+
+
+def location(collection: str, resource_id) -> dict[str, str]:
+    """The Location header of a resource: `location("invoices", invoice.id)`."""
+    return {"Location": f"{API_BASE}/{collection}/{resource_id}"}
 
 
 def as_json(result):

@@ -68,13 +68,60 @@ def split_url(url: str, policy: UrlPolicy) -> SplitResult:
         raise UnsafeUrl("has no host")
     if port == 0:
         raise UnsafeUrl("has an invalid port")
+    if not policy.allow_private:
+        # The same setting that lets development point webhooks at local services.
+        check_port(port)
     return parts
 
 
+#: Ports a webhook URL may name: 80, 443, 8443, and 1025-65535 except these, where
+#: well-known internal services listen (databases, caches, queues, cluster APIs).
+SENSITIVE_PORTS = frozenset({
+    1433, 1521, 2049, 2375, 2376, 2379, 2380, 3306, 3389, 4369, 5432, 5672, 5984, 6379, 6443,
+    7001, 8086, 8500, 8600, 9000, 9042, 9092, 9200, 9300, 10250, 10255, 11211, 15672, 25565,
+    27017, 27018, 28017,
+})
+LOW_PORTS = frozenset({80, 443})
+
+NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
+def check_port(port: int | None) -> None:
+    """UnsafeUrl for a port PayDock will not call (see SENSITIVE_PORTS)."""
+    if port is None or port in LOW_PORTS:
+        return
+    if port <= 1024:
+        raise UnsafeUrl(f"port {port} is not allowed: use 80, 443, 8443 or a port above 1024")
+    if port in SENSITIVE_PORTS:
+        raise UnsafeUrl(f"port {port} is not allowed: it is a well-known port of an internal service")
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 transition address carries: IPv4-mapped (::ffff:a.b.c.d),
+    IPv4-compatible (::a.b.c.d), NAT64 (64:ff9b::/96 and 64:ff9b:1::/48), 6to4
+    (2002::/16) and Teredo (2001::/32, the client's address)."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    if any(address in network for network in NAT64) or (
+            address in IPV4_COMPATIBLE and int(address) > 1):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def is_public(address: IPAddress) -> bool:
-    """True for addresses on the public internet (not private, loopback, link-local, ...)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    """True for addresses on the public internet (not private, loopback, link-local, ...);
+    an IPv6 address that carries an IPv4 address is judged by that IPv4 address too."""
+    if isinstance(address, ipaddress.IPv6Address):
+        inner = embedded_ipv4(address)
+        if inner is not None and not is_public(inner):
+            return False
+        if inner is not None and address.ipv4_mapped is not None:
+            address = inner
     return address.is_global and not address.is_multicast
 
 

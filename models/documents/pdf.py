@@ -211,8 +211,9 @@ class _InvoicePDF(FPDF):
         broken), in pieces of at most MAX_LINES_PER_ROW lines: one table row each, so no
         row is ever taller than a page."""
         inner = width - CELL_PADDING[1] - CELL_PADDING[3]
-        lines = self.multi_cell(inner, LINE_HEIGHT, multi_line(text), dry_run=True,
-                                output=MethodReturnValue.LINES, padding=0)
+        lines: list[str] = self.multi_cell(  # type: ignore[assignment]  # LINES gives a list
+            inner, LINE_HEIGHT, multi_line(text), dry_run=True, output=MethodReturnValue.LINES,
+            padding=0)
         pieces = ["\n".join(lines[i:i + MAX_LINES_PER_ROW])
                   for i in range(0, len(lines), MAX_LINES_PER_ROW)]
         return pieces or [""]

@@ -25,7 +25,7 @@ def test_partial_full_over_and_refunds(tenant):
         (-0.01, "verzonden", 0.00, 99.99),
     ]
     for amount, status, paid, open_amount in steps:
-        response = pay(tenant, invoice["id"], amount)
+        response = pay(tenant, invoice["id"], amount, allow_overpayment=amount == 10.00)
         assert response.status_code == 201, response.text
         body = tenant.get(url).json()
         assert (body["status"], body["amount_paid"], body["open_amount"]) == (status, paid, open_amount)
@@ -36,6 +36,27 @@ def test_partial_full_over_and_refunds(tenant):
     assert statuses == [("deels_betaald", "verzonden"), ("deels_betaald", None), ("betaald", "deels_betaald"),
                         ("betaald", None), ("betaald", None), ("deels_betaald", "betaald"),
                         ("verzonden", "deels_betaald")]
+
+
+def test_overpayment_needs_allow_overpayment_and_stops_at_twice_the_total(tenant):
+    invoice = make_invoice(tenant, status="verzonden", lines=[line("Licentie", 1, 121.00, 21)])
+    url = f"/api/invoices/{invoice['id']}"
+    before = snapshot(tenant)
+    for amount, flag in [(999_999_999_999.99, False), (999_999_999_999.99, True), (121.01, False),
+                         (242.01, True)]:
+        refused = pay(tenant, invoice["id"], amount, allow_overpayment=flag)
+        assert refused.status_code == 409, (amount, refused.text)
+        assert refused.headers["content-type"] == "application/problem+json"
+    assert snapshot(tenant) == before
+    assert pay(tenant, invoice["id"], 100.00).status_code == 201
+    over = pay(tenant, invoice["id"], 30.00)
+    assert over.status_code == 409 and "21.00 still open" in over.json()["detail"]
+    assert pay(tenant, invoice["id"], 21.00).status_code == 201  # exactly the open amount
+    assert pay(tenant, invoice["id"], 0.01).status_code == 409
+    assert pay(tenant, invoice["id"], 121.00, allow_overpayment=True).status_code == 201  # paid twice
+    assert pay(tenant, invoice["id"], 0.01, allow_overpayment=True).status_code == 409
+    body = tenant.get(url).json()
+    assert (body["status"], body["amount_paid"], body["open_amount"]) == ("betaald", 242.00, -121.00)
 
 
 def test_a_refund_beyond_what_was_paid_is_409_and_changes_nothing(tenant):

@@ -42,7 +42,7 @@ def test_seed_example_shape_and_summary_figures(tenant):
     written_off = invoice(30.00, "2026-06-10")
     assert tenant.patch(f"/api/invoices/{written_off['id']}", {"status": "oninbaar"}).status_code == 200
     overpaid = invoice(10.00, "2026-07-10")
-    pay(tenant, overpaid["id"], 15.00, payment_date="2026-07-11")
+    pay(tenant, overpaid["id"], 15.00, payment_date="2026-07-11", allow_overpayment=True)
     invoice(999.00, "2026-08-10", status="concept")
     make_invoice(tenant, other_customer, lines=[line("Brood", 1, 500.00)])
 
@@ -161,3 +161,27 @@ def test_portal_queries_do_not_grow_with_the_history(tenant):
     assert len(body["invoices"]) == 110
     assert [i["status"] for i in body["invoices"]] == ["verzonden"] * 100 + ["betaald"] * 10
     assert (len(body["quotes"]), len(body["subscriptions"]), len(body["recent_payments"])) == (50, 50, 10)
+
+
+def test_sums_beyond_64_bit_cents_are_exact_and_never_an_outage(tenant):
+    """Ten invoices at the largest total the API allows (1,000 lines at the per-line maxima):
+    about 10^19 cents in all, past SQLite's 64-bit integers (which it reports as an error)."""
+    import json
+    from decimal import Decimal
+
+    from models.invoices import Invoice
+
+    external_id = unique("BIG")
+    contact = make_contact(tenant, external_id=external_id)
+    largest = make_invoice(tenant, contact, lines=[line("Maximaal", 999999.9999, 9999999.99, 21)] * 1000)
+    total = json.loads(tenant.get(f"/api/invoices/{largest['id']}").text, parse_float=Decimal)["total_incl"]
+    assert total == Decimal("9999999989000000.00")  # 1,000 × round2(999999.9999 × 9999999.99)
+    # Nine more like it: built small, then given the same total (1,000 lines each is slow).
+    others = [make_invoice(tenant, contact)["id"] for _ in range(9)]
+    with db.database.connection_context():
+        Invoice.update(total_incl=total).where(Invoice.id.in_(others)).execute()
+    response = portal(tenant, external_id)
+    assert response.status_code == 200, response.text
+    summary = json.loads(response.text, parse_float=Decimal)["summary"]
+    assert summary["open_invoice_amount"] == summary["balance"] == 10 * total
+    assert summary["open_invoice_count"] == 10

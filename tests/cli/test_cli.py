@@ -317,6 +317,14 @@ def test_an_unreachable_database_is_one_line_too(tmp_path):
     assert lines[0].startswith("paydock: database unavailable")
 
 
+def test_a_database_without_tables_asks_for_migrate(tmp_path):
+    cli = Cli(tmp_path)
+    result = cli.run("keys", "list", "--administration", UNKNOWN)
+    assert_refused(result, "keys list before migrate")
+    assert result.stderr.startswith("paydock: the database has no PayDock tables yet: run `paydock migrate`")
+    assert cli.row_counts() == {}
+
+
 def test_a_uuid_is_accepted_in_any_spelling(cli, demo):
     upper = demo["administration"].upper()
     assert cli.ok("keys", "list", "--administration", upper).count("\n") >= 2

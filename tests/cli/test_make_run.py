@@ -18,6 +18,8 @@ import pytest
 from tests.server import ROOT, free_port
 
 BIN = Path(sys.executable).parent
+#: The request id of the health checks made while waiting for the start (left out of counts).
+STARTING = "make-run-starting"
 #: The README sections whose ```sh blocks form the curl session, in order.
 SESSION = ("A curl session", "Invoices and payments", "Quotes, subscriptions and the client portal")
 
@@ -44,7 +46,8 @@ class MakeRun:
         while time.monotonic() < deadline:
             assert self.process.poll() is None, self.text()[-3000:]
             try:
-                if httpx.get(self.url + "/api/health", timeout=1).status_code == 200 and \
+                if httpx.get(self.url + "/api/health", timeout=1,
+                             headers={"X-Request-Id": STARTING}).status_code == 200 and \
                         "billing run:" in self.text():
                     return self
             except httpx.HTTPError:
@@ -153,7 +156,8 @@ def test_the_readme_curl_session_works_as_written(make_run):
     # Every curl reached the API and got a 2xx, except the documented 422 (three decimals).
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        access = [r for r in make_run.log_records(since) if r.get("logger") == "paydock.access"]
+        access = [r for r in make_run.log_records(since)
+                  if r.get("logger") == "paydock.access" and r.get("request_id") != STARTING]
         if len(access) >= curls:
             break
         time.sleep(0.2)
@@ -177,5 +181,6 @@ def test_a_pdf_request_logs_one_line(make_run):
     time.sleep(1.5)   # anything logged after the response would be written by now
     new = make_run.lines()[since:]
     assert len([line for line in new if "readme-pdf-1" in line]) == 1, new
-    assert not [line for line in new if "fontTools" in line or "readme-pdf-1" not in line
-                and '"paydock.worker"' not in line], new
+    others = [line for line in new if "readme-pdf-1" not in line and STARTING not in line
+              and '"paydock.worker"' not in line]
+    assert not others and not [line for line in new if "fontTools" in line], new

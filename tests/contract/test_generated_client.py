@@ -63,9 +63,10 @@ def test_operation_ids_and_schemas_give_readable_names(generated):
     contacts = importlib.import_module(f"{PACKAGE}.api.contacts")
     names = {m for m in os.listdir(os.path.dirname(contacts.__file__)) if m.endswith(".py")}
     assert names == {"__init__.py", "list_contacts.py", "create_contact.py", "get_contact.py",
-                     "replace_contact.py", "delete_contact.py"}
+                     "replace_contact.py", "update_contact.py", "delete_contact.py"}
     models = importlib.import_module(f"{PACKAGE}.models")
-    for name in ("Contact", "ContactInput", "ContactPage", "Product", "ProductInput", "ApiKeyPage",
+    for name in ("Contact", "ContactInput", "ContactUpdate", "ContactPage", "Product", "ProductInput",
+                 "ProductUpdate", "ApiKeyPage",
                  "Administration", "AdministrationUpdate", "Problem"):
         assert hasattr(models, name), name
 

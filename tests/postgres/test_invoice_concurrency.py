@@ -152,7 +152,8 @@ def test_concurrent_payments_and_refunds_keep_the_exact_sum(wide_pool):
 
         with wide_pool.connection_context():
             payments.register_payment(administration.id, {"invoice_id": invoice.id,
-                                                          "amount": amounts[index]})
+                                                          "amount": amounts[index],
+                                                          "allow_overpayment": True})
 
     _, errors = run_together(30, pay)
     assert errors == []
@@ -161,3 +162,29 @@ def test_concurrent_payments_and_refunds_keep_the_exact_sum(wide_pool):
         # 339.00 − 15 × 1.01 + 15 × 0.33 = 339.00 − 15.15 + 4.95 = 328.80
         assert (stored.amount_paid, stored.status) == (Decimal("328.80"), "deels_betaald")
         assert sum(p.amount for p in Payment.of(administration.id)) == Decimal("328.80")
+
+
+def test_parallel_payments_never_overshoot_the_open_amount(wide_pool):
+    """Five payments of 60.00 at once on 121.00: two fit, three are refused; none overshoots."""
+    from models import payments
+    from models.errors import Conflict
+
+    with wide_pool.connection_context():
+        administration = tenancy.create_administration("Overbetaling BV")
+        contact = contacts.create_contact(administration.id, {"name": "Klant"})
+        invoice = invoices.create_invoice(administration.id, {
+            "contact_id": contact.id, "status": "verzonden",
+            "lines": [{**LINE, "unit_price_incl": 121.00}]})
+
+    def pay(index):
+        with wide_pool.connection_context():
+            return payments.register_payment(administration.id, {"invoice_id": invoice.id,
+                                                                 "amount": 60.00}).amount
+
+    results, errors = run_together(5, pay)
+    assert sorted(r for r in results if r is not None) == [Decimal("60.00")] * 2
+    assert len(errors) == 3 and all(isinstance(e, Conflict) for e in errors), errors
+    with wide_pool.connection_context():
+        stored = Invoice.get_by_id(invoice.id)
+        assert (stored.amount_paid, stored.status) == (Decimal("120.00"), "deels_betaald")
+        assert sum(p.amount for p in Payment.of(administration.id)) == Decimal("120.00")

@@ -285,3 +285,34 @@ def test_only_public_operations_skip_the_database():
     skipping = [name for name, _method, op in _operations() if op.get("x-uses-database") is False]
     assert skipping == ["GET /health", "GET /metrics"]
     assert all(op.get("security") == [] for name, _method, op in _operations() if name in skipping)
+
+
+# ------------------------------------------------------------------ redirects
+
+@pytest.mark.parametrize("path, host, expected", [
+    ("/api/health/", "evil.example", "/api/health"),
+    ("/api/health/?x=1", "evil.example:8443", "/api/health?x=1"),
+])
+def test_redirects_never_echo_the_host_header(client, path, host, expected):
+    response = client.get(path, headers={"Host": host}, follow_redirects=False)
+    assert response.status_code in (301, 302, 307, 308), response.text
+    location = response.headers["location"]
+    assert location == expected
+    assert "evil.example" not in location.split("/")[2:3] and not location.startswith("//")
+
+
+def test_a_location_is_always_a_path_on_this_server():
+    from paydock.middleware import _relative
+
+    assert _relative(b"http://evil.example/api/health") == b"/api/health"
+    assert _relative(b"https://evil.example:8443") == b"/"
+    assert _relative(b"http://paydock.example//evil.example/x") == b"/evil.example/x"
+    assert _relative(b"//evil.example/x?y=1") == b"/x?y=1"
+    assert _relative(b"/api/invoices/1") == b"/api/invoices/1"
+
+
+def test_redirect_location_is_a_path_over_a_real_socket(database_url, app):
+    with GunicornServer(database_url, workers=1, **GENEROUS_LIMITS) as server:
+        response = httpx.get(server.url + "/api/health/", headers={"Host": "evil.example"})
+    assert response.status_code == 307
+    assert response.headers["location"] == "/api/health"

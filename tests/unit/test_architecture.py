@@ -156,6 +156,23 @@ def test_only_settings_reads_the_environment():
     assert not reads, "read the environment outside paydock/settings.py:\n" + "\n".join(reads)
 
 
+def test_handlers_reach_the_models_through_functions_only():
+    """A handler calls model-layer functions: no model class or query of its own, and Location
+    headers come from `paydock.responses.location` (the API's base path is written once)."""
+    found = []
+    for path in sorted((ROOT / "handlers").glob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        modules = {alias.asname or alias.name for node in ast.walk(tree)
+                   if isinstance(node, ast.ImportFrom) and node.module == "models" for alias in node.names}
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                    and node.value.id in modules and node.attr[:1].isupper()):
+                found.append(f"{path.name}:{node.lineno}: {node.value.id}.{node.attr}")
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and "/api" in node.value:
+                found.append(f"{path.name}:{node.lineno}: {node.value!r}")
+    assert not found, "handlers past the model functions:\n" + "\n".join(found)
+
+
 # ------------------------------------------------------------------ the checks themselves
 
 

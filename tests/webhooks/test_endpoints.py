@@ -251,6 +251,44 @@ def test_an_endpoint_change_and_its_audit_entry_commit_together(tenant, settings
     assert count_rows(AuditEntry, administration=tenant.administration_id) == 1  # the key's own
 
 
+@pytest.mark.parametrize("url, address", [
+    ("https://[64:ff9b::7f00:1]/", None),          # NAT64 form of 127.0.0.1
+    ("https://[64:ff9b::a9fe:a9fe]/", None),       # NAT64 form of 169.254.169.254
+    ("https://[64:ff9b:1::a00:1]/", None),         # local-use NAT64 of 10.0.0.1
+    ("https://[::127.0.0.1]/", None),              # IPv4-compatible
+    ("https://[::a9fe:a9fe]/", None),
+    ("https://[2002:7f00:1::]/", None),            # 6to4 of 127.0.0.1
+    ("https://[2002:a9fe:a9fe::1]/", None),        # 6to4 of 169.254.169.254
+    ("https://[2001:0:4136:e378:8000:63bf:80ff:fffe]/", None),  # Teredo, client 127.0.0.1
+    ("https://hooks.evil.example/x", "64:ff9b::a00:1"),
+    ("https://hooks.evil.example/x", "2002:c0a8:101::1"),
+])
+def test_ipv6_transition_addresses_of_private_ipv4_are_refused(tenant, strict_urls, dns, url, address):
+    if address:
+        dns["hooks.evil.example"] = address
+    response = tenant.post("/api/webhook-endpoints", {"url": url})
+    assert response.status_code == 422, response.text
+    assert "private, loopback or link-local" in response.json()["errors"][0]["message"]
+    assert count_rows(WebhookEndpoint, administration=tenant.administration_id) == 0
+
+
+@pytest.mark.parametrize("port", [22, 25, 110, 1024, 6379, 5432, 3306, 11211, 2375, 9200, 27017])
+def test_ports_of_internal_services_are_refused(tenant, strict_urls, dns, port):
+    dns["hooks.webshop.nl"] = "93.184.215.14"
+    response = tenant.post("/api/webhook-endpoints", {"url": f"https://hooks.webshop.nl:{port}/paydock"})
+    assert response.status_code == 422, response.text
+    assert f"port {port} is not allowed" in response.json()["errors"][0]["message"]
+    assert count_rows(WebhookEndpoint, administration=tenant.administration_id) == 0
+
+
+@pytest.mark.parametrize("port", [None, 443, 8443, 8080, 3000, 50443])
+def test_ordinary_web_ports_are_accepted(tenant, strict_urls, dns, port):
+    dns["hooks.webshop.nl"] = "93.184.215.14"
+    netloc = "hooks.webshop.nl" + (f":{port}" if port else "")
+    response = tenant.post("/api/webhook-endpoints", {"url": f"https://{netloc}/paydock"})
+    assert response.status_code == 201, response.text
+
+
 def test_each_app_calls_by_its_own_url_policy(tenant, serve_with, dns):
     """The policy is a setting of the app that serves the request: building a stricter app in
     the same process leaves the first one as it was."""
