@@ -24,8 +24,6 @@ run: $(STAMP)
 	$(BIN)/paydock migrate
 	$(BIN)/paydock demo
 	@echo "PayDock on http://$(PAYDOCK_HOST):$(PAYDOCK_PORT) (Swagger UI: http://$(PAYDOCK_HOST):$(PAYDOCK_PORT)/api/docs), webhook worker beside it"
-	@$(BIN)/python -c 'from paydock.settings import Settings; s = Settings.from_env(); \
-	    print("E-mail: " + (f"SMTP via PAYDOCK_SMTP_URL" if s.smtp_url else f".eml files in {s.mail_directory}/"))'
 	@$(BIN)/paydock worker & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/paydock serve

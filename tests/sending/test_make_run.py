@@ -38,16 +38,17 @@ def test_make_run_then_the_readme_send_example_writes_an_eml_with_both_attachmen
     env = {key: value for key, value in os.environ.items()
            if not key.startswith("PAYDOCK_") and key != "MAKEFLAGS"}
     env.update(PAYDOCK_DATABASE_URL=f"sqlite:///{tmp_path}/paydock.db", PAYDOCK_PORT=str(port),
-               PAYDOCK_WORKERS="1", PAYDOCK_LOG_LEVEL="WARNING")
+               PAYDOCK_WORKERS="1")
     with tempfile.TemporaryFile(mode="w+") as output:
-        make = subprocess.Popen(["make", "--no-print-directory", "run"], cwd=ROOT, env=env, stdout=output,
+        make = subprocess.Popen(["make", "--no-print-directory", "-o", ".venv/.installed", "run"],
+                                cwd=ROOT, env=env, stdout=output,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         try:
             def printed():
                 output.seek(0)
                 text = output.read()
                 key = re.search(r"API key \(read, write, admin\): (ftj_\S+)", text)
-                folder = re.search(r"E-mail: \.eml files in (\S+)/\n", text)
+                folder = re.search(r"e-mail goes out as \.eml files in ([^\s\"]+)", text)
                 return (key.group(1), folder.group(1)) if key and folder else None
 
             started = wait_for(printed)
@@ -64,7 +65,7 @@ def test_make_run_then_the_readme_send_example_writes_an_eml_with_both_attachmen
             assert '"status": "queued"' in example.stdout and '"status": "sent"' in example.stdout
             emls = wait_for(lambda: sorted((tmp_path / "mail").glob("*.eml")))
             assert emls and len(emls) == 1, example.stdout
-            assert emls[0].name in example.stdout  # `ls mail/` listed it
+            assert f'"id": "{emls[0].stem}"' in example.stdout  # named by the delivery id
         finally:
             os.killpg(make.pid, signal.SIGTERM)
             try:
