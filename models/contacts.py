@@ -13,9 +13,9 @@ from models.tenancy import Administration, checked_iban
 
 FIELDS = (
     "name", "email", "phone", "company_name", "address", "postal_code", "city",
-    "country", "vat_number", "kvk_number", "iban", "external_id", "notes", "archived",
+    "country", "vat_number", "kvk_number", "iban", "external_id", "notes", "archived", "is_consumer",
 )
-DEFAULTS = {"country": "NL", "archived": False}
+DEFAULTS = {"country": "NL", "archived": False, "is_consumer": False}
 
 
 class Contact(TenantModel):
@@ -35,6 +35,9 @@ class Contact(TenantModel):
     external_id = peewee.CharField(max_length=100, null=True)
     notes = peewee.TextField(null=True)
     archived = peewee.BooleanField(default=False)
+    #: A private person: payment reminders send the 14-dagenbrief before collection costs.
+    # A database default too, so bulk loads that leave it out get a business contact.
+    is_consumer = peewee.BooleanField(default=False, constraints=[peewee.SQL("DEFAULT FALSE")])
 
     class Meta:
         indexes = (

@@ -18,6 +18,7 @@ from models.invoices import OPEN_STATUSES, Invoice, InvoiceLine, business_today
 from models.lines import attach_lines
 from models.payments import Payment
 from models.quotes import Quote, QuoteLine
+from models.reminders import reminder_deliveries, reminder_state
 from models.subscriptions import Subscription, SubscriptionLine
 
 #: The bounds of the portal's lists (documented in openapi.yaml).
@@ -41,6 +42,8 @@ class PortalView:
     quotes: list
     subscriptions: list
     payments: list
+    #: invoice id -> its payment reminder state (models.reminders.ReminderState)
+    reminders: dict
 
 
 #: Sums of cents are taken in two parts (high = value / _SPLIT, truncating as SQL does, and
@@ -86,6 +89,9 @@ def client_portal(administration_id, external_id: str) -> PortalView:
                   .order_by(Invoice.invoice_date.desc(), Invoice.created_at.desc(), Invoice.id.desc())
                   .limit(OTHER_INVOICES_SHOWN))
     invoices = attach_lines(open_invoices + others, InvoiceLine)
+    today = business_today()
+    sent = reminder_deliveries(administration_id, [invoice.id for invoice in invoices])
+    reminders = {invoice.id: reminder_state(invoice, sent.get(invoice.id, []), today) for invoice in invoices}
 
     quotes = list(Quote.of(administration_id)
                   .where(Quote.contact == contact.id, Quote.status == "verzonden",
@@ -106,4 +112,4 @@ def client_portal(administration_id, external_id: str) -> PortalView:
                     .order_by(Payment.payment_date.desc(), Payment.created_at.desc(), Payment.id.desc())
                     .limit(PAYMENTS_SHOWN))
     return PortalView(contact, int(count or 0), _cents(open_amount), int(active or 0), _cents(balance),
-                      invoices, quotes, subscriptions, payments)
+                      invoices, quotes, subscriptions, payments, reminders)

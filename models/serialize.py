@@ -44,7 +44,7 @@ def _base(row) -> dict:
 
 
 CONTACT_FIELDS = ("name", "email", "phone", "company_name", "address", "postal_code", "city", "country",
-                  "vat_number", "kvk_number", "iban", "external_id", "notes", "archived")
+                  "vat_number", "kvk_number", "iban", "external_id", "notes", "archived", "is_consumer")
 
 
 def contact(row) -> dict:
@@ -172,6 +172,81 @@ def payment(row) -> dict:
             **_fields(row, "external_method", "external_reference", "note"), **_base(row)}
 
 
+def invoice_delivery(row) -> dict:
+    """An invoice's e-mail (models.deliveries.InvoiceDelivery), as listed and as events carry it."""
+    reminder = None
+    if row.kind == "reminder":
+        reminder = {
+            "step": row.reminder_step,
+            "kind": row.reminder_kind,
+            "open_amount": money(row.reminder_open_amount),
+            "collection_costs": money(row.reminder_collection_costs),
+            "pay_by": day(row.reminder_pay_by),
+        }
+    return {
+        "id": str(row.id),
+        "invoice_id": str(row.invoice_id),
+        "invoice_number": row.invoice_number,
+        "kind": row.kind,
+        "recipient": row.recipient,
+        "subject": row.subject,
+        "message": row.message,
+        "attach_ubl": row.attach_ubl,
+        "message_id": row.message_id,
+        "status": row.status,
+        "attempts": row.attempts,
+        "next_attempt_at": timestamp(row.next_attempt_at),
+        "last_attempt_at": timestamp(row.last_attempt_at),
+        "last_error": row.last_error,
+        "sent_at": timestamp(row.sent_at),
+        "reminder": reminder,
+        **_base(row),
+    }
+
+
+def reminder_settings(schedule) -> dict:
+    """GET /reminder-settings (models.reminders.Schedule)."""
+    return {
+        "enabled": schedule.enabled,
+        "steps": [{"days_after_due": step.days_after_due, "text": step.text,
+                   "announces_collection_costs": step.announces_collection_costs} for step in schedule.steps],
+        "updated_at": timestamp(schedule.updated_at),
+    }
+
+
+def reminder_state(state) -> dict:
+    """An invoice's reminder state in the client portal (models.reminders.ReminderState)."""
+    return {
+        "state": state.state,
+        "reminders_sent": state.reminders_sent,
+        "last_sent_at": timestamp(state.last_sent_at),
+        "collection_costs": money(state.collection_costs),
+        "collection_costs_chargeable_from": day(state.chargeable_from),
+    }
+
+
+def invoice_reminders(view) -> dict:
+    """GET /invoices/{id}/reminders (models.reminders.InvoiceReminders)."""
+    return {
+        "invoice_id": str(view.invoice.id),
+        "invoice_number": view.invoice.number,
+        "is_consumer": view.is_consumer,
+        "state": view.state.state,
+        "open_amount": money(view.invoice.open_amount),
+        "collection_costs": money(view.state.collection_costs),
+        "collection_costs_chargeable_from": day(view.state.chargeable_from),
+        "steps": [{
+            **step,
+            "scheduled_on": day(step["scheduled_on"]),
+            "delivery_id": None if step["delivery_id"] is None else str(step["delivery_id"]),
+            "sent_at": timestamp(step["sent_at"]),
+            "open_amount": money(step["open_amount"]),
+            "collection_costs": money(step["collection_costs"]),
+            "pay_by": day(step["pay_by"]),
+        } for step in view.steps],
+    }
+
+
 def page(listed: Page | CursorPage, item: Callable[[Any], dict]) -> dict:
     """The list envelope: each row through `item`, then the page's paging fields."""
     return {"data": [item(row) for row in listed.rows], **listed.envelope()}
@@ -251,7 +326,8 @@ def client_portal(view) -> dict:
             "active_subscriptions": view.active_subscriptions,
             "balance": money(view.balance),
         },
-        "invoices": [invoice(row) for row in view.invoices],
+        "invoices": [{**invoice(row), "reminders": reminder_state(view.reminders[row.id])}
+                     for row in view.invoices],
         "quotes": [quote(row) for row in view.quotes],
         "subscriptions": [subscription(row) for row in view.subscriptions],
         "recent_payments": [payment(row) for row in view.payments],

@@ -59,6 +59,17 @@ class Settings:
     worker_poll_interval: float = 0.2
     #: Events (and their delivery log) are kept at least this many days.
     event_retention_days: int = 30
+    #: Where e-mail goes: `smtp://user:pass@host:587` (STARTTLS when the server offers it)
+    #: or `smtp+ssl://user:pass@host:465` (implicit TLS). Empty: `.eml` files in `mail_dir`.
+    smtp_url: str = ""
+    #: Seconds an SMTP connection or reply may take before the attempt counts as failed.
+    smtp_timeout: float = 30.0
+    #: The folder for `.eml` files when no SMTP server is set; empty: `mail` beside the
+    #: SQLite database file (or in the working directory for PostgreSQL).
+    mail_dir: str = ""
+    #: The sender address of every e-mail (envelope and From); empty: the administration's
+    #: own e-mail address, else `noreply@paydock.invalid`. Replies go to the administration.
+    mail_from: str = ""
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 2
@@ -114,6 +125,10 @@ class Settings:
             webhook_max_per_second=_number(env, "PAYDOCK_WEBHOOK_MAX_PER_SECOND", cls.webhook_max_per_second),
             worker_poll_interval=_number(env, "PAYDOCK_WORKER_POLL_INTERVAL", cls.worker_poll_interval),
             event_retention_days=_number(env, "PAYDOCK_EVENT_RETENTION_DAYS", cls.event_retention_days),
+            smtp_url=env.get("PAYDOCK_SMTP_URL", cls.smtp_url),
+            smtp_timeout=_number(env, "PAYDOCK_SMTP_TIMEOUT", cls.smtp_timeout),
+            mail_dir=env.get("PAYDOCK_MAIL_DIR", cls.mail_dir),
+            mail_from=env.get("PAYDOCK_MAIL_FROM", cls.mail_from),
             host=env.get("PAYDOCK_HOST", cls.host),
             port=_number(env, "PAYDOCK_PORT", cls.port),
             workers=_number(env, "PAYDOCK_WORKERS", cls.workers),
@@ -136,6 +151,16 @@ class Settings:
             payment_redirect_url=env.get("PAYDOCK_PAYMENT_REDIRECT_URL", cls.payment_redirect_url),
         )
         return replace(base, **overrides)
+
+    @property
+    def mail_directory(self) -> str:
+        """Where `.eml` files go without an SMTP server (absolute)."""
+        if self.mail_dir:
+            return os.path.abspath(self.mail_dir)
+        if self.database_url.startswith("sqlite:///") and self.database_url != "sqlite:///:memory:":
+            database_file = os.path.abspath(self.database_url[len("sqlite:///"):])
+            return os.path.join(os.path.dirname(database_file), "mail")
+        return os.path.abspath("mail")
 
     @property
     def webhook_url_policy(self) -> UrlPolicy:

@@ -57,12 +57,13 @@ def bind_test_database(url: str):
 
 
 @pytest.fixture(scope="session")
-def settings(database_url) -> Settings:
+def settings(database_url, tmp_path_factory) -> Settings:
     # Generous rate limits: the bucket is still consulted (and its headers sent) on every
     # request, but tests that send many requests with one key are not refused.
+    # E-mail a test's worker sends without an SMTP server goes to a temporary folder.
     return Settings.from_env({}, database_url=database_url, validate_responses=True,
                              webhook_allow_private=True, webhook_allow_http=True,
-                             **GENEROUS_RATE_LIMIT)
+                             mail_dir=str(tmp_path_factory.mktemp("mail")), **GENEROUS_RATE_LIMIT)
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,9 @@ order (a retried delivery arrives after newer ones), and a slow or silent receiv
 holds one thread, never the others' events. Threads do their database work in their
 own short connection contexts (Peewee connections are per thread) and never hold a
 connection while waiting for a receiver.
+After the webhooks, the pass runs the periodic jobs that are due (the hourly
+payment-reminder run among them) and sends the invoice e-mails that are due
+(webhooks/mail.py).
 
 Claiming: a worker takes a *lease* on an endpoint (`lease_until`, `lease_token`),
 selected with `FOR UPDATE SKIP LOCKED` on PostgreSQL, so several workers can run and
@@ -54,7 +57,9 @@ import peewee
 
 from models.db import database, is_postgres, utcnow
 from models.events import Event, purge_events
+from models.reminders import run_reminders
 from models.webhooks import WebhookDelivery, WebhookEndpoint
+from webhooks.mail import MailSender
 from webhooks.outbox import dispatch_events
 from webhooks.signing import webhook_headers
 from webhooks.urls import UnsafeUrl, check_url
@@ -191,7 +196,7 @@ class DeliveryWorker:
     """Sends webhook deliveries; one instance per process. `run`/`run_once` are called from
     one thread; the instance serves endpoints on its own pool of threads."""
 
-    def __init__(self, settings, *, clock: Clock = utcnow) -> None:
+    def __init__(self, settings, *, clock: Clock = utcnow, mail_transport=None) -> None:
         self.policy = settings.webhook_url_policy
         self.timeout = settings.webhook_timeout
         self.batch_size = max(1, settings.webhook_batch_size)
@@ -217,7 +222,12 @@ class DeliveryWorker:
         self.active: dict[uuid.UUID, Future[int]] = {}
         self.attempts_made = 0
         self._sqlite_writer = threading.Lock()
+        # Invoice e-mails and payment reminders go out through the same worker.
+        self.mail = MailSender(settings, clock=clock, transport=mail_transport,
+                               next_attempt_after=next_attempt_after)
+        self.mail.stopping = self.stopping.is_set
         self.periodic = [PeriodicTask("purge events", timedelta(hours=1), self._purge),
+                         PeriodicTask("payment reminders", timedelta(hours=1), run_reminders),
                          *PERIODIC_TASKS]
 
     # ------------------------------------------------------------ loop
@@ -249,14 +259,15 @@ class DeliveryWorker:
                     with database.connection_context():
                         dispatched, leased = self.step()
                         self.run_periodic()
+                        mailed = self.mail.run_once()
                 except (peewee.OperationalError, peewee.InterfaceError) as exc:
                     log.warning("database unavailable: %s", exc)
-                    dispatched = leased = 0
+                    dispatched = leased = mailed = 0
                 except Exception:
                     # Keep serving the other endpoints; a lease left behind expires by itself.
                     log.exception("worker pass failed")
-                    dispatched = leased = 0
-                if not (dispatched or leased):
+                    dispatched = leased = mailed = 0
+                if not (dispatched or leased or mailed):
                     self._wait_for_news(self.poll_interval)
         finally:
             self._finish()
@@ -276,6 +287,7 @@ class DeliveryWorker:
                 self._wait_for_news(self.poll_interval)
         self._finish()
         self.run_periodic()
+        work += self.mail.run_once()
         return work + self.attempts_made - attempts_before
 
     def step(self, limit: int | None = None) -> tuple[int, int]:

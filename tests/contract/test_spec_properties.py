@@ -70,7 +70,7 @@ COVERED = {
     "SubscriptionInput.currency", "SubscriptionInput.end_date", "SubscriptionUpdate.end_date",
     "AdministrationUpdate.country", "AdministrationUpdate.email", "AdministrationUpdate.iban",
     "AdministrationUpdate.bic", "AdministrationUpdate.invoice_number_prefix",
-    "ContactInput.iban", "ContactUpdate.iban",
+    "ContactInput.iban", "ContactUpdate.iban", "InvoiceSendInput.email",
     "Date", "Uuid", "Text", "WebhookUrl", "param:IdempotencyKey", "param:UpdatedSince",
 }
 
@@ -165,6 +165,18 @@ def test_administration_fields_the_spec_accepts_come_back_as_documented(tenant, 
         assert contact.json()["iban"] == iban.replace(" ", "").upper()
         patched = tenant.patch(f"/api/contacts/{contact.json()['id']}", {"iban": iban})
         assert patched.status_code == 200, patched.text
+
+
+@FEW
+@given(email=matching(pattern_of("InvoiceSendInput", "email")).filter(
+    lambda s: len(s) <= 254 and FORMATS.conforms(s, "email")))
+def test_a_send_address_the_spec_accepts_is_the_recipient(tenant, email):
+    contact = make_contact(tenant)
+    line = {"description": "Regel", "quantity": 1, "unit_price_incl": 10.00, "tax_percentage": 21}
+    invoice = tenant.post("/api/invoices", {"contact_id": contact, "lines": [line]}).json()
+    sent = tenant.post(f"/api/invoices/{invoice['id']}/send", {"email": email, "attach_ubl": False})
+    assert sent.status_code == 202, sent.text
+    assert sent.json()["recipient"] == email
 
 
 @FEW
