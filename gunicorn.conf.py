@@ -18,6 +18,9 @@ worker_class = "uvicorn_worker.UvicornWorker"
 graceful_timeout = 20
 timeout = 60
 keepalive = 5
+# No control socket (gunicorn 25.1+): its default is one path per user, shared by every
+# instance on the machine; PayDock is managed by signals and its process manager instead.
+control_socket_disable = True
 # PayDock writes its own access log: one JSON line per request (logger paydock.access, paydock/logging.py).
 accesslog = None
 loglevel = _settings.log_level.lower()

@@ -98,6 +98,10 @@ def render(data: dict, scenarios, targets) -> str:
         lines += ["", "Notes:", "", *notes]
     lines += ["", *_targets_section(data, known), "", *_key_cache_section(data, known, label), "",
               *_count_section(data, known), "", *_memory_section(data, label)]
+    if data.get("webhooks"):
+        from bench.webhook_delivery import render_section
+
+        lines += ["", render_section(data["webhooks"], data["command"], dt.date.today().isoformat())]
     return "\n".join(lines).rstrip() + "\n"
 
 

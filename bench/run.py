@@ -3,6 +3,7 @@
     python bench/run.py            # full: 1,000 and 1,000,000 rows, 10 s runs (make bench)
     python bench/run.py --quick    # 1,000 and 100,000 rows, 3 s runs, under 3 minutes (make bench-quick)
     python bench/run.py --tiny     # seconds: a smoke run of one scenario on tiny data
+    python bench/run.py --only webhooks   # only webhook delivery (bench/webhook_delivery.py)
 
 It starts a throw-away PostgreSQL, migrates and seeds it, serves PayDock and the
 baseline (bench/baseline.py) with the same gunicorn settings, and drives each
@@ -32,7 +33,7 @@ if str(ROOT) not in sys.path:
 import httpx  # noqa: E402
 import psutil  # noqa: E402
 
-from bench import report  # noqa: E402
+from bench import report, webhook_delivery  # noqa: E402
 from bench.machine import CpuMeter, postmaster_pid  # noqa: E402
 from bench.scenarios import IDS_FOR_WRK, SCENARIOS, SEEDERS, TARGETS, HttpScenario  # noqa: E402
 from bench.seed import KEY_SCOPES, Seeded, order_seeders, seed_level  # noqa: E402
@@ -71,6 +72,8 @@ class Config:
     json_path: str | None = None
     progress: bool = True
     wait_idle: float | None = None
+    webhooks: bool = False  # also measure webhook delivery (full and quick runs of every scenario)
+    only: str | None = None
 
     def size(self, level: str) -> int:
         return {"small": self.small, "large": self.large}[level]
@@ -127,6 +130,8 @@ def parse_args(argv: list[str] | None) -> Config:
     parser.add_argument("--output", help="markdown report (default bench/RESULTS.md; --tiny: stdout)")
     parser.add_argument("--json", dest="json_path", help="also write the raw figures as JSON here")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--only", choices=["webhooks"],
+                        help="webhooks: only webhook delivery, its section of RESULTS.md updated in place")
     parser.add_argument("--wait-idle", type=float, metavar="LOAD",
                         help="first wait (up to 30 min) until the 1-minute load average is below LOAD")
     args = parser.parse_args(argv)
@@ -144,7 +149,8 @@ def parse_args(argv: list[str] | None) -> Config:
         parser.error(f"unknown level(s) {sorted(bad)}")
     output = args.output if args.output is not None else (None if name == "tiny"
                                                           else str(ROOT / "bench" / "RESULTS.md"))
-    return Config(mode=name, threads=args.threads, connections=args.connections, levels=levels,
+    return Config(mode=name, webhooks=name != "tiny" and not scenarios, only=args.only,
+                  threads=args.threads, connections=args.connections, levels=levels,
                   scenarios=scenarios, output=output, json_path=args.json_path, wait_idle=args.wait_idle,
                   progress=not args.no_progress and sys.stderr.isatty(), **values)
 
@@ -214,6 +220,7 @@ class Bench:
         self.results: list[ScenarioRun] = []
         self.facts: dict = {}
         self.database_url = ""
+        self.webhooks: dict | None = None
 
     def run(self) -> None:
         started = time.monotonic()
@@ -249,12 +256,30 @@ class Bench:
                 self.facts["rss_overall_mb"] = sampler.overall()
             finally:
                 sampler.stop()
+            if self.config.webhooks:
+                self.measure_webhooks(pg, database)
         finally:
             for server in self.servers.values():
                 server.stop()
             pg.cleanup()
         self.facts["load_after"] = [round(x, 2) for x in os.getloadavg()]
         self.facts["wall_seconds"] = round(time.monotonic() - started, 1)
+
+    def measure_webhooks(self, pg: PostgresServer, database) -> None:
+        """Webhook delivery (bench/webhook_delivery.py) on a database of its own."""
+        say("webhook delivery: 20 receivers, 10,000 deliveries, 2 workers")
+        url = pg.create_database("paydock_webhook_bench")
+        own = db.open_database(url, timeout=900, pool_size=4)
+        db.bind(own)
+        try:
+            with own.connection_context():
+                migrate()
+            self.webhooks = webhook_delivery.measure(url, self.workdir)
+        except Exception as exc:  # a failed measurement is a finding to report, not a crash
+            self.webhooks = {"problem": f"{type(exc).__name__}: {exc}"[:500]}
+        finally:
+            own.close_all()
+            db.bind(database)
 
     def scenarios_at(self, level: str) -> list:
         return [s for s in self.scenarios if level in s.levels]
@@ -438,6 +463,7 @@ class Bench:
         return {
             "config": asdict(self.config),
             "facts": self.facts,
+            "webhooks": self.webhooks,
             "levels": {lv: {"size": s.size, "seed_seconds": round(s.seconds, 1), "rows": s.rows}
                        for lv, s in self.levels.items()},
             "results": [
@@ -473,6 +499,9 @@ def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
     if config.wait_idle is not None:
         wait_until_idle(config.wait_idle)
+    if config.only == "webhooks":
+        return webhook_delivery.main(["--output", config.output or "-"],
+                                     command=command_line(argv))
     with tempfile.TemporaryDirectory(prefix="paydock-bench-") as workdir:
         bench = Bench(config, Path(workdir))
         bench.run()

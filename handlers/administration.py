@@ -1,4 +1,4 @@
-from models import serialize, tenancy
+from models import reminders, serialize, tenancy
 
 
 def get_administration(caller):
@@ -7,3 +7,11 @@ def get_administration(caller):
 
 def update_administration(caller, body):
     return serialize.administration(tenancy.update_administration(caller.administration_id, body))
+
+
+def get_reminder_settings(caller):
+    return serialize.reminder_settings(reminders.get_schedule(caller.administration_id))
+
+
+def update_reminder_settings(caller, body):
+    return serialize.reminder_settings(reminders.update_schedule(caller.administration_id, body))

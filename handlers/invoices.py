@@ -1,4 +1,4 @@
-from models import documents, invoice_changes, invoices, serialize
+from models import deliveries, documents, invoice_changes, invoices, reminders, serialize
 from paydock.responses import location
 
 
@@ -47,3 +47,18 @@ def get_invoice_ubl(caller, id):
     xml = documents.render_invoice(caller.administration_id, id, "ubl")
     return xml, 200, {"Content-Type": "application/xml",
                       "Content-Disposition": f'attachment; filename="invoice-{id}.xml"'}
+
+
+def send_invoice(caller, id, body):
+    delivery = deliveries.send_invoice(caller.administration_id, id, body)
+    sent = serialize.invoice_delivery(delivery)
+    return sent, 202, location("invoices", f"{delivery.invoice_id}/deliveries")
+
+
+def list_invoice_deliveries(caller, id, limit=100, offset=0):
+    page = deliveries.list_deliveries(caller.administration_id, id, limit=limit, offset=offset)
+    return serialize.page(page, serialize.invoice_delivery)
+
+
+def get_invoice_reminders(caller, id):
+    return serialize.invoice_reminders(reminders.invoice_reminders(caller.administration_id, id))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import peewee
 
 from models.audit import record_audit
-from models.db import BaseModel, database, utcnow
+from models.db import UNAVAILABLE, BaseModel, database, utcnow
 from models.errors import Conflict, Invalid, NotFound
 from models.listing import Page, paginate
 from models.tenancy import Administration, create_administration
@@ -100,7 +100,8 @@ def create_administration_with_key(name: str, scopes: list[str]) -> tuple[Admini
 
 @database.atomic()
 def revoke_api_key(administration_id, key_id, acting_key_id=None) -> ApiKey:
-    """Revoke a key at once in this process; other processes drop it within the cache bound.
+    """Revoke a key at once in this process; every other process refuses it within
+    REVOCATION_CHECK_SECONDS (it reads the revocation version this bumps).
 
     A key cannot revoke itself through the API, so an integrator cannot lock itself out."""
     key = ApiKey.select().where(ApiKey.administration == administration_id, ApiKey.id == key_id).first()
@@ -111,23 +112,76 @@ def revoke_api_key(administration_id, key_id, acting_key_id=None) -> ApiKey:
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         key.save()
+        # Every process sees the new version within REVOCATION_CHECK_SECONDS and drops its cache.
+        bumped = (KeyRevocations.update(version=KeyRevocations.version + 1)
+                  .where(KeyRevocations.id == 1).execute())
+        if not bumped:
+            KeyRevocations.insert(id=1, version=1).on_conflict_ignore().execute()
         record_audit(administration_id, "api_key.revoked", "api_key", key.id,
                      actor_key_id=acting_key_id, details={"name": key.name, "prefix": key.prefix})
     KEY_CACHE.forget(key.key_hash)
     return key
 
 
+class KeyRevocations(peewee.Model):
+    """One row whose `version` goes up with every revocation: a process compares it with the
+    version its key cache was filled under, reading it at most every REVOCATION_CHECK_SECONDS."""
+
+    id = peewee.IntegerField(primary_key=True)
+    version = peewee.BigIntegerField(default=0)
+
+    class Meta:
+        database = database
+        table_name = "api_key_revocations"
+
+
+#: How old the revocation version a process trusts may be. A revoked key is refused by every
+#: process within this bound plus one request's time (at most 1 s in all).
+REVOCATION_CHECK_SECONDS = 0.5
+
+
+def revocation_version() -> int:
+    """The current revocation version (needs a database connection)."""
+    version = KeyRevocations.select(KeyRevocations.version).where(KeyRevocations.id == 1).scalar()
+    return int(version or 0)
+
+
 class KeyCache:
-    """Verified key hashes, kept for a few seconds so auth costs no query per request."""
+    """Verified key hashes, kept so auth costs no query per request.
+
+    An entry lives `ttl` seconds, but is served only while the revocation version was
+    checked within REVOCATION_CHECK_SECONDS; a changed version empties the cache."""
 
     def __init__(self) -> None:
         self._entries: dict[str, tuple[float, Caller]] = {}
         self._lock = threading.Lock()
         self.ttl = 10.0
+        self._version: int | None = None
+        self._checked = float("-inf")
+
+    @property
+    def current(self) -> bool:
+        """Whether the revocation version was checked recently enough to serve entries."""
+        return time.monotonic() - self._checked < REVOCATION_CHECK_SECONDS
+
+    def check_revocations(self) -> None:
+        """Read the revocation version (database) and drop every entry if it changed. While
+        the database is unreachable the cache keeps serving: nothing can be revoked then."""
+        started = time.monotonic()
+        try:
+            version = revocation_version()
+        except UNAVAILABLE:
+            self._checked = started
+            return
+        with self._lock:
+            if version != self._version:
+                self._entries.clear()
+                self._version = version
+            self._checked = started
 
     def get(self, digest: str) -> Caller | None:
         entry = self._entries.get(digest)
-        if entry is None or entry[0] < time.monotonic():
+        if entry is None or entry[0] < time.monotonic() or not self.current:
             return None
         return entry[1]
 
@@ -144,6 +198,7 @@ class KeyCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._checked = float("-inf")
 
 
 KEY_CACHE = KeyCache()
@@ -161,6 +216,11 @@ def verify_api_key(token: str) -> Caller | None:
     if not token.startswith(KEY_PREFIX) or len(token) > 200:
         return None
     digest = hash_key(token)
+    if not KEY_CACHE.current:
+        KEY_CACHE.check_revocations()
+    cached = KEY_CACHE.get(digest)
+    if cached is not None:
+        return cached
     key = ApiKey.select().where(ApiKey.key_hash == digest).first()
     if key is None or key.revoked_at is not None or not hmac.compare_digest(key.key_hash, digest):
         return None

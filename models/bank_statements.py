@@ -37,8 +37,10 @@ from models.contacts import Contact
 from models.db import MoneyField, TenantModel, database, utcnow
 from models.errors import Conflict, Invalid
 from models.events import record_event
-from models.invoices import OPEN_STATUSES, Invoice, InvoiceLine, attach_lines, locked_invoice, parse_uuid
+from models.invoices import OPEN_STATUSES, Invoice, InvoiceLine, locked_invoice
+from models.lines import attach_lines
 from models.listing import Page, paginate
+from models.parsing import parse_uuid
 from models.payments import Payment, apply_payment
 from models.tenancy import Administration
 

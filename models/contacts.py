@@ -5,17 +5,17 @@ from __future__ import annotations
 import peewee
 
 from models import serialize
-from models.db import TenantModel, database, utcnow
-from models.errors import Conflict, Invalid
+from models.db import TenantModel, changed_values, database, save_values
+from models.errors import Conflict
 from models.events import record_event
 from models.listing import Page, paginate
-from models.tenancy import Administration, iban_is_valid
+from models.tenancy import Administration, checked_iban
 
 FIELDS = (
     "name", "email", "phone", "company_name", "address", "postal_code", "city",
-    "country", "vat_number", "kvk_number", "iban", "external_id", "notes", "archived",
+    "country", "vat_number", "kvk_number", "iban", "external_id", "notes", "archived", "is_consumer",
 )
-DEFAULTS = {"country": "NL", "archived": False}
+DEFAULTS = {"country": "NL", "archived": False, "is_consumer": False}
 
 
 class Contact(TenantModel):
@@ -35,6 +35,9 @@ class Contact(TenantModel):
     external_id = peewee.CharField(max_length=100, null=True)
     notes = peewee.TextField(null=True)
     archived = peewee.BooleanField(default=False)
+    #: A private person: payment reminders send the 14-dagenbrief before collection costs.
+    # A database default too, so bulk loads that leave it out get a business contact.
+    is_consumer = peewee.BooleanField(default=False, constraints=[peewee.SQL("DEFAULT FALSE")])
 
     class Meta:
         indexes = (
@@ -63,9 +66,7 @@ def _clean(data: dict) -> dict:
     """The request's fields as stored: an IBAN without spaces, upper case, checksum checked."""
     if data.get("iban") is None:
         return data
-    if not iban_is_valid(data["iban"]):
-        raise Invalid.field("iban", "is not a valid IBAN (checksum)")
-    return {**data, "iban": data["iban"].replace(" ", "").upper()}
+    return {**data, "iban": checked_iban(data["iban"])}
 
 
 @database.atomic()
@@ -85,10 +86,7 @@ def replace_contact(administration_id, contact_id, data: dict) -> Contact:
     data = _clean(data)
     contact = Contact.get_owned(administration_id, contact_id)
     _check_external_id(administration_id, data.get("external_id"), exclude_id=contact.id)
-    for f in FIELDS:
-        setattr(contact, f, data.get(f, DEFAULTS.get(f)))
-    contact.updated_at = utcnow()
-    contact.save()
+    save_values(contact, {f: data.get(f, DEFAULTS.get(f)) for f in FIELDS})
     record_event(administration_id, "contact.updated", serialize.contact(contact))
     return contact
 
@@ -100,12 +98,9 @@ def update_contact(administration_id, contact_id, changes: dict) -> Contact:
     contact = Contact.get_owned(administration_id, contact_id)
     if "external_id" in changes:
         _check_external_id(administration_id, changes["external_id"], exclude_id=contact.id)
-    changed = {f: v for f, v in changes.items() if f in FIELDS and getattr(contact, f) != v}
+    changed = changed_values(contact, {f: v for f, v in changes.items() if f in FIELDS})
     if changed:
-        for f, value in changed.items():
-            setattr(contact, f, value)
-        contact.updated_at = utcnow()
-        contact.save()
+        save_values(contact, changed)
         record_event(administration_id, "contact.updated", serialize.contact(contact))
     return contact
 

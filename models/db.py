@@ -161,6 +161,19 @@ class BaseModel(peewee.Model):
         legacy_table_names = False
 
 
+def changed_values(row: peewee.Model, values: dict) -> dict:
+    """The `values` that differ from what `row` holds now."""
+    return {name: value for name, value in values.items() if getattr(row, name) != value}
+
+
+def save_values(row: BaseModel, values: dict) -> None:
+    """Give `row` these column values and write it, with a new `updated_at`."""
+    for name, value in values.items():
+        setattr(row, name, value)
+    row.updated_at = utcnow()
+    row.save()
+
+
 class TenantModel(BaseModel):
     """A row that belongs to one administration; every query filters on it."""
 

@@ -34,7 +34,7 @@ from models.tenancy import Administration
 EVENT_TYPES = (
     "contact.created", "contact.updated", "contact.deleted",
     "product.created", "product.updated", "product.deleted",
-    "invoice.created", "invoice.updated", "invoice.deleted",
+    "invoice.created", "invoice.updated", "invoice.deleted", "invoice.sent", "invoice.reminded",
     "quote.created", "quote.updated", "quote.deleted",
     "subscription.created", "subscription.updated",
     "payment.created", "payment.refunded",

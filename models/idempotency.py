@@ -85,6 +85,10 @@ class StoredResponse:
 
 def fingerprint(method: str, path: str, query: str, body) -> str:
     """What makes two requests "the same": method, path, query string and canonical body."""
+    if isinstance(body, bytes | bytearray):
+        # A body that is not JSON (a bank statement file) counts by its exact bytes, which
+        # need not be text at all.
+        body = {"sha256": hashlib.sha256(body).hexdigest()}
     canonical = simplejson.dumps(body, sort_keys=True, separators=(",", ":"), use_decimal=True,
                                  ensure_ascii=False, default=str)
     text = f"{method.upper()} {path}?{query}\n{canonical}"

@@ -25,7 +25,7 @@ from models.invoices import (
     document_date,
     locked_invoice,
 )
-from models.lines import attach_lines, build_lines, set_lines, store_lines
+from models.lines import attach_lines, build_lines, insert_document, set_lines, store_lines
 from models.parsing import parse_date, referenced
 from models.totals import line_amounts
 
@@ -133,10 +133,7 @@ def credit_invoice(administration_id, invoice_id, data: dict | None = None) -> I
         credit_lines.append(copy)
     set_lines(credit, credit_lines)
     change_status(credit, "verzonden", "request")
-    now = utcnow()
-    credit.created_at = credit.updated_at = now
-    credit.save(force_insert=True)
-    store_lines(credit, InvoiceLine)
+    insert_document(credit, InvoiceLine)
 
     previous = original.status
     payments.settle_credit_note(original, credit)

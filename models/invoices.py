@@ -17,11 +17,19 @@ import peewee
 
 from models import serialize
 from models.contacts import Contact
-from models.db import MoneyField, TenantModel, database, utcnow
+from models.db import MoneyField, TenantModel, database
 from models.errors import Conflict, Invalid, NotFound
 from models.events import record_event
-from models.lines import DocumentLine, attach_lines, build_lines, delete_lines, set_lines, store_lines
-from models.listing import Page, paginate, parse_statuses
+from models.lines import (
+    DocumentLine,
+    attach_lines,
+    build_lines,
+    delete_lines,
+    get_document,
+    insert_document,
+    set_lines,
+)
+from models.listing import Page, filter_contact_and_dates, paginate, parse_statuses
 from models.numbering import next_number
 from models.parsing import parse_date, parse_uuid, referenced
 from models.periods import BUSINESS_TIMEZONE, add_months, business_today  # noqa: F401 - also read from here
@@ -238,18 +246,9 @@ def _issue(invoice: Invoice) -> None:
 
 # ------------------------------------------------------------------ reading
 
-def _with_contact(administration_id):
-    return (Invoice.select(Invoice, Contact).join(Contact)
-            .where(Invoice.administration == administration_id))
-
-
 def get_invoice(administration_id, invoice_id) -> Invoice:
     """One invoice with its contact and lines (two queries), or NotFound."""
-    key = parse_uuid(invoice_id, "invoice")
-    invoice = _with_contact(administration_id).where(Invoice.id == key).first()
-    if invoice is None:
-        raise NotFound(f"invoice {invoice_id} not found")
-    return attach_lines([invoice], InvoiceLine)[0]
+    return get_document(InvoiceLine, administration_id, invoice_id)
 
 
 def locked_invoice(administration_id, invoice_id, field: str | None = None) -> Invoice:
@@ -311,16 +310,12 @@ def list_invoices(administration_id, *, limit=100, offset=0, status=None, contac
     statuses = parse_statuses(status, STATUSES)
     if statuses:
         query = query.where(Invoice.status.in_(statuses))
-    if contact_id is not None:
-        query = query.where(Invoice.contact == parse_uuid(contact_id, "contact"))
     if overdue is not None:
         late = (Invoice.status.in_(OPEN_STATUSES) & (Invoice.due_date < business_today())
                 & (Invoice.total_incl > Invoice.amount_paid))
         query = query.where(late if overdue else ~late)
-    if date_from is not None:
-        query = query.where(Invoice.invoice_date >= parse_date(date_from, "date_from", query=True))
-    if date_to is not None:
-        query = query.where(Invoice.invoice_date <= parse_date(date_to, "date_to", query=True))
+    query = filter_contact_and_dates(query, Invoice, Invoice.invoice_date, contact_id=contact_id,
+                                     date_from=date_from, date_to=date_to)
     if number is not None:
         query = query.where(Invoice.number == number)
     page = paginate(query.select(*READ_COLUMNS).join(Contact), Invoice, limit=limit, offset=offset,
@@ -364,10 +359,7 @@ def create_invoice(administration_id, data: dict) -> Invoice:
     )
     set_lines(invoice, build_lines(administration_id, data.get("lines") or [], InvoiceLine))
     change_status(invoice, data.get("status") or "concept", "request")
-    now = utcnow()
-    invoice.created_at = invoice.updated_at = now
-    invoice.save(force_insert=True)
-    store_lines(invoice, InvoiceLine)
+    insert_document(invoice, InvoiceLine)
     record_event(administration_id, "invoice.created", serialize.invoice_document(invoice))
     return invoice
 

@@ -16,10 +16,11 @@ from typing import Any, ClassVar
 
 import peewee
 
+from models.contacts import Contact
 from models.db import MoneyField, QuantityField, RateField, TenantModel, utcnow
-from models.errors import Invalid
+from models.errors import Invalid, NotFound
 from models.money import to_decimal, to_money, to_quantity
-from models.parsing import missing_reference, reference_uuid
+from models.parsing import missing_reference, parse_uuid, reference_uuid
 from models.products import Product
 from models.serialize import vat_breakdown_json
 from models.tenancy import Administration
@@ -169,6 +170,30 @@ def attach_lines(documents: list, model: type[DocumentLine]) -> list:
     for doc in documents:
         doc.loaded_lines = by_owner[doc.id]
     return documents
+
+
+def with_contact(line_model: type[DocumentLine], administration_id) -> peewee.ModelSelect:
+    """The administration's documents of `line_model`'s kind, each with its contact (one join)."""
+    model = line_model.owner().rel_model
+    return model.select(model, Contact).join(Contact).where(model.administration == administration_id)
+
+
+def get_document(line_model: type[DocumentLine], administration_id, document_id) -> Any:
+    """One invoice, quote or subscription with its contact and lines (two queries), or NotFound."""
+    model = line_model.owner().rel_model
+    what = model.__name__.lower()
+    key = parse_uuid(document_id, what)
+    document = with_contact(line_model, administration_id).where(model.id == key).first()
+    if document is None:
+        raise NotFound(f"{what} {document_id} not found")
+    return attach_lines([document], line_model)[0]
+
+
+def insert_document(document, line_model: type[DocumentLine]) -> None:
+    """Write a new document and its loaded lines, all with the same created_at."""
+    document.created_at = document.updated_at = utcnow()
+    document.save(force_insert=True)
+    store_lines(document, line_model)
 
 
 def delete_lines(document, model: type[DocumentLine]) -> None:

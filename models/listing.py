@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 import peewee
 
 from models.errors import DomainError, NotFound
+from models.parsing import parse_date, parse_uuid
 
 
 def naive_utc(value: datetime | str) -> datetime:
@@ -157,6 +158,19 @@ def _keyset_page(query, model, order: tuple, *, limit: int, offset: int, counted
     matching = counted.order_by().limit(TOTAL_COUNT_LIMIT + 1).count()
     return Page(rows, limit, offset, min(matching, TOTAL_COUNT_LIMIT), matching <= TOTAL_COUNT_LIMIT,
                 has_more)
+
+
+def filter_contact_and_dates(query, model, date_column: peewee.Field, *, contact_id=None, date_from=None,
+                             date_to=None):
+    """`query` narrowed to one contact's rows and to `date_column` from `date_from` through
+    `date_to` (each only when given; a malformed one is a 404 or 400, as its parameter)."""
+    if contact_id is not None:
+        query = query.where(model.contact == parse_uuid(contact_id, "contact"))
+    if date_from is not None:
+        query = query.where(date_column >= parse_date(date_from, "date_from", query=True))
+    if date_to is not None:
+        query = query.where(date_column <= parse_date(date_to, "date_to", query=True))
+    return query
 
 
 def parse_statuses(value: str | None, allowed: tuple[str, ...]) -> list[str] | None:

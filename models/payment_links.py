@@ -38,11 +38,11 @@ from models.invoices import (
     PAYABLE_STATUSES,
     Invoice,
     InvoiceLine,
-    attach_lines,
     business_today,
     get_invoice,
     locked_invoice,
 )
+from models.lines import attach_lines
 from models.payments import Payment, apply_payment
 from models.providers import MollieProvider, PaymentProvider, ProviderPayment, ProviderRefund
 from models.tenancy import Administration

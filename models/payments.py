@@ -28,7 +28,7 @@ from models.invoices import (
     payment_status,
 )
 from models.lines import attach_lines
-from models.listing import Page, paginate
+from models.listing import Page, filter_contact_and_dates, paginate
 from models.money import to_money
 from models.parsing import parse_date, parse_uuid
 from models.tenancy import Administration
@@ -168,12 +168,8 @@ def list_payments(administration_id, *, limit=100, offset=0, invoice_id=None, co
     query = Payment.of(administration_id)
     if invoice_id is not None:
         query = query.where(Payment.invoice == parse_uuid(invoice_id, "invoice"))
-    if contact_id is not None:
-        query = query.where(Payment.contact == parse_uuid(contact_id, "contact"))
-    if date_from is not None:
-        query = query.where(Payment.payment_date >= parse_date(date_from, "date_from", query=True))
-    if date_to is not None:
-        query = query.where(Payment.payment_date <= parse_date(date_to, "date_to", query=True))
+    query = filter_contact_and_dates(query, Payment, Payment.payment_date, contact_id=contact_id,
+                                     date_from=date_from, date_to=date_to)
     return paginate(query, Payment, limit=limit, offset=offset,
                     administration_id=administration_id, starting_after=starting_after,
                     ending_before=ending_before, updated_since=updated_since)

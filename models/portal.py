@@ -7,8 +7,10 @@ portal runs the same fixed number of queries however long the history is.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 import peewee
 
@@ -18,6 +20,8 @@ from models.invoices import OPEN_STATUSES, Invoice, business_today, raw_rows, re
 from models.lines import attach_lines
 from models.payments import Payment
 from models.quotes import Quote, QuoteLine
+from models.reminders import reminder_deliveries, reminder_state
+from models.serialize import INVOICE_VALUES
 from models.subscriptions import Subscription, SubscriptionLine
 
 #: The bounds of the portal's lists (documented in openapi.yaml).
@@ -41,6 +45,22 @@ class PortalView:
     quotes: list
     subscriptions: list
     payments: list
+    #: invoice id (as read) -> its payment reminder state (models.reminders.ReminderState)
+    reminders: dict
+
+
+class _ReminderFacts(NamedTuple):
+    """What an invoice's reminder state depends on (models.reminders.reminder_state)."""
+
+    id: uuid.UUID
+    status: str
+    is_credit_note: bool
+    total_incl: Decimal
+    amount_paid: Decimal
+
+
+_TOTAL, _PAID = INVOICE_VALUES.index("total_incl"), INVOICE_VALUES.index("amount_paid")
+assert INVOICE_VALUES[:4] == ("id", "number", "status", "is_credit_note")
 
 
 #: Sums of cents are taken in two parts (high = value / _SPLIT, truncating as SQL does, and
@@ -86,6 +106,14 @@ def client_portal(administration_id, external_id: str) -> PortalView:
                       .order_by(Invoice.invoice_date.desc(), Invoice.created_at.desc(), Invoice.id.desc())
                       .limit(OTHER_INVOICES_SHOWN))
     invoices = read_lines(administration_id, open_invoices + others)
+    # Reminder state from the raw values (serialize.INVOICE_VALUES): id, status, credit note, amounts.
+    facts = {read.values[0]: _ReminderFacts(uuid.UUID(str(read.values[0])), read.values[2],
+                                            bool(read.values[3]), _cents(read.values[_TOTAL]),
+                                            _cents(read.values[_PAID]))
+             for read in invoices}
+    sent = reminder_deliveries(administration_id, [fact.id for fact in facts.values()])
+    today = business_today()
+    reminders = {key: reminder_state(fact, sent.get(fact.id, []), today) for key, fact in facts.items()}
 
     quotes = list(Quote.of(administration_id)
                   .where(Quote.contact == contact.id, Quote.status == "verzonden",
@@ -106,4 +134,4 @@ def client_portal(administration_id, external_id: str) -> PortalView:
                     .order_by(Payment.payment_date.desc(), Payment.created_at.desc(), Payment.id.desc())
                     .limit(PAYMENTS_SHOWN))
     return PortalView(contact, int(count or 0), _cents(open_amount), int(active or 0), _cents(balance),
-                      invoices, quotes, subscriptions, payments)
+                      invoices, quotes, subscriptions, payments, reminders)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import peewee
 
 from models import serialize
-from models.db import MoneyField, RateField, TenantModel, database, utcnow
+from models.db import MoneyField, RateField, TenantModel, changed_values, database, save_values
 from models.events import record_event
 from models.listing import Page, paginate
 from models.money import to_decimal, to_money
@@ -33,11 +33,19 @@ class Product(TenantModel):
         )
 
 
+def _checked(values: dict) -> dict:
+    """The amounts among `values` as exact Decimals (422 when they are not)."""
+    checked = dict(values)
+    if "unit_price_incl" in checked:
+        checked["unit_price_incl"] = to_money(checked["unit_price_incl"], "unit_price_incl")
+    if "tax_percentage" in checked:
+        checked["tax_percentage"] = to_decimal(checked["tax_percentage"], "tax_percentage")
+    return checked
+
+
 def _values(data: dict) -> dict:
-    values = {f: data.get(f, DEFAULTS.get(f)) for f in FIELDS}
-    values["unit_price_incl"] = to_money(values["unit_price_incl"], "unit_price_incl")
-    values["tax_percentage"] = to_decimal(values["tax_percentage"], "tax_percentage")
-    return values
+    """Every field: the given value or its default (PUT and POST)."""
+    return _checked({f: data.get(f, DEFAULTS.get(f)) for f in FIELDS})
 
 
 def get_product(administration_id, product_id) -> Product:
@@ -57,10 +65,7 @@ def create_product(administration_id, data: dict) -> Product:
 def replace_product(administration_id, product_id, data: dict) -> Product:
     """PUT: every field takes the given value or its default."""
     product = Product.get_owned(administration_id, product_id)
-    for field, value in _values(data).items():
-        setattr(product, field, value)
-    product.updated_at = utcnow()
-    product.save()
+    save_values(product, _values(data))
     record_event(administration_id, "product.updated", serialize.product(product))
     return product
 
@@ -70,17 +75,9 @@ def update_product(administration_id, product_id, changes: dict) -> Product:
     """PATCH: only the given fields change (amounts checked as on PUT); product.updated when
     a value did."""
     product = Product.get_owned(administration_id, product_id)
-    values = {f: v for f, v in changes.items() if f in FIELDS}
-    if "unit_price_incl" in values:
-        values["unit_price_incl"] = to_money(values["unit_price_incl"], "unit_price_incl")
-    if "tax_percentage" in values:
-        values["tax_percentage"] = to_decimal(values["tax_percentage"], "tax_percentage")
-    changed = {f: v for f, v in values.items() if getattr(product, f) != v}
+    changed = changed_values(product, _checked({f: v for f, v in changes.items() if f in FIELDS}))
     if changed:
-        for field, value in changed.items():
-            setattr(product, field, value)
-        product.updated_at = utcnow()
-        product.save()
+        save_values(product, changed)
         record_event(administration_id, "product.updated", serialize.product(product))
     return product
 

@@ -23,7 +23,7 @@ import peewee
 from models import serialize
 from models.contacts import Contact
 from models.db import MoneyField, TenantModel, database, utcnow
-from models.errors import Conflict, Invalid, NotFound
+from models.errors import Conflict, Invalid
 from models.events import record_event
 from models.invoices import Invoice, business_today, create_invoice, document_date, get_invoice
 from models.lines import (
@@ -32,12 +32,15 @@ from models.lines import (
     attach_lines,
     build_lines,
     delete_lines,
+    get_document,
+    insert_document,
     set_lines,
     store_lines,
+    with_contact,
 )
-from models.listing import Page, paginate, parse_statuses
+from models.listing import Page, filter_contact_and_dates, paginate, parse_statuses
 from models.numbering import next_number
-from models.parsing import parse_date, parse_uuid, referenced
+from models.parsing import parse_date, referenced
 from models.tenancy import Administration
 
 #: The series quotes are numbered in (models.numbering), and the prefix of their numbers.
@@ -150,17 +153,9 @@ def change_status(quote: Quote, to: str, cause: str) -> None:
 
 # ------------------------------------------------------------------ reading
 
-def _with_contact(administration_id):
-    return Quote.select(Quote, Contact).join(Contact).where(Quote.administration == administration_id)
-
-
 def get_quote(administration_id, quote_id) -> Quote:
     """One quote with its contact and lines (two queries), or NotFound."""
-    key = parse_uuid(quote_id, "quote")
-    quote = _with_contact(administration_id).where(Quote.id == key).first()
-    if quote is None:
-        raise NotFound(f"quote {quote_id} not found")
-    return attach_lines([quote], QuoteLine)[0]
+    return get_document(QuoteLine, administration_id, quote_id)
 
 
 
@@ -185,16 +180,12 @@ def list_quotes(administration_id, *, limit=100, offset=0, status=None, contact_
                 date_to=None, updated_since=None, number=None,
                 starting_after=None, ending_before=None) -> Page:
     """One page of quotes with contacts and lines, in at most three queries whatever the page size."""
-    query = _with_contact(administration_id)
+    query = with_contact(QuoteLine, administration_id)
     statuses = parse_statuses(status, STATUSES)
     if statuses:
         query = query.where(status_condition(statuses))
-    if contact_id is not None:
-        query = query.where(Quote.contact == parse_uuid(contact_id, "contact"))
-    if date_from is not None:
-        query = query.where(Quote.quote_date >= parse_date(date_from, "date_from", query=True))
-    if date_to is not None:
-        query = query.where(Quote.quote_date <= parse_date(date_to, "date_to", query=True))
+    query = filter_contact_and_dates(query, Quote, Quote.quote_date, contact_id=contact_id,
+                                     date_from=date_from, date_to=date_to)
     if number is not None:
         query = query.where(Quote.number == number)
     page = paginate(query, Quote, limit=limit, offset=offset,
@@ -224,9 +215,7 @@ def create_quote(administration_id, data: dict) -> Quote:
     _check_validity(quote)
     set_lines(quote, build_lines(administration_id, data.get("lines") or [], QuoteLine))
     change_status(quote, data.get("status") or "concept", "request")
-    quote.created_at = quote.updated_at = utcnow()
-    quote.save(force_insert=True)
-    store_lines(quote, QuoteLine)
+    insert_document(quote, QuoteLine)
     record_event(administration_id, "quote.created", serialize.quote(quote))
     return quote
 

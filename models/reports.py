@@ -37,7 +37,7 @@ BOXES = (
     ("1e", Decimal(0), "Leveringen/diensten belast met 0% of niet bij u belast"),
 )
 REPORT_CURRENCY = "EUR"
-PERIOD = re.compile(r"^(\d{4})(?:-Q([1-4])|-(0[1-9]|1[0-2]))?$")
+PERIOD = re.compile(r"^([1-9][0-9]{3})(?:-Q([1-4])|-(0[1-9]|1[0-2]))?$")
 
 
 @dataclass
@@ -84,7 +84,7 @@ def period_dates(period: str) -> tuple[date, date]:
     """`2026-Q2`, `2026-05` or `2026` as its first and last day; anything else is a 400."""
     found = PERIOD.match(period or "")
     if found is None:
-        message = "must be a year (2026), a quarter (2026-Q2) or a month (2026-05)"
+        message = "must be a year (2026), a quarter (2026-Q2) or a month (2026-05), years 1000-9999"
         raise DomainError(f"period: {message}", errors=[{"field": "period", "message": message}])
     year = int(found.group(1))
     if found.group(2):
@@ -94,9 +94,6 @@ def period_dates(period: str) -> tuple[date, date]:
         first_month = last_month = int(found.group(3))
     else:
         first_month, last_month = 1, 12
-    if year < 1:
-        message = "the year must be 0001 or later"
-        raise DomainError(f"period: {message}", errors=[{"field": "period", "message": message}])
     return date(year, first_month, 1), date(year, last_month, calendar.monthrange(year, last_month)[1])
 
 

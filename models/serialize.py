@@ -36,6 +36,16 @@ def day(value: date | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
+def _fields(row, *names: str) -> dict:
+    """The row's values of these columns, as stored (strings, numbers, booleans)."""
+    return {name: getattr(row, name) for name in names}
+
+
+def _id(value) -> str | None:
+    """An id, or None for an empty reference."""
+    return None if value is None else str(value)
+
+
 def _base(row) -> dict:
     return {
         "id": str(row.id),
@@ -44,83 +54,39 @@ def _base(row) -> dict:
     }
 
 
+CONTACT_FIELDS = ("name", "email", "phone", "company_name", "address", "postal_code", "city", "country",
+                  "vat_number", "kvk_number", "iban", "external_id", "notes", "archived", "is_consumer")
+
+
 def contact(row) -> dict:
-    return {
-        "id": str(row.id),
-        "name": row.name,
-        "email": row.email,
-        "phone": row.phone,
-        "company_name": row.company_name,
-        "address": row.address,
-        "postal_code": row.postal_code,
-        "city": row.city,
-        "country": row.country,
-        "vat_number": row.vat_number,
-        "kvk_number": row.kvk_number,
-        "iban": row.iban,
-        "external_id": row.external_id,
-        "notes": row.notes,
-        "archived": row.archived,
-        **_base(row),
-    }
+    return {"id": str(row.id), **_fields(row, *CONTACT_FIELDS), **_base(row)}
 
 
 def product(row) -> dict:
-    return {
-        "id": str(row.id),
-        "name": row.name,
-        "description": row.description,
-        "sku": row.sku,
-        "unit_price_incl": row.unit_price_incl,
-        "tax_percentage": row.tax_percentage,
-        "unit": row.unit,
-        "active": row.active,
-        **_base(row),
-    }
+    return {"id": str(row.id), **_fields(row, "name", "description", "sku", "unit_price_incl",
+                                         "tax_percentage", "unit", "active"), **_base(row)}
 
 
 def api_key(row) -> dict:
-    return {
-        "id": str(row.id),
-        "name": row.name,
-        "prefix": row.prefix,
-        "scopes": row.scope_list,
-        "revoked_at": timestamp(row.revoked_at),
-        "last_used_at": timestamp(row.last_used_at),
-        **_base(row),
-    }
+    return {"id": str(row.id), **_fields(row, "name", "prefix"), "scopes": row.scope_list,
+            "revoked_at": timestamp(row.revoked_at), "last_used_at": timestamp(row.last_used_at),
+            **_base(row)}
 
 
 def webhook_endpoint(row) -> dict:
-    return {
-        "id": str(row.id),
-        "url": row.url,
-        "description": row.description,
-        "events": row.event_types,
-        "enabled": row.enabled,
-        "disabled_reason": row.disabled_reason,
-        "failing_since": timestamp(row.failing_since),
-        "previous_secret_expires_at": timestamp(row.previous_secret_expires_at),
-        **_base(row),
-    }
+    return {"id": str(row.id), **_fields(row, "url", "description"), "events": row.event_types,
+            **_fields(row, "enabled", "disabled_reason"), "failing_since": timestamp(row.failing_since),
+            "paused_until": timestamp(row.paused_until),
+            "previous_secret_expires_at": timestamp(row.previous_secret_expires_at), **_base(row)}
 
 
 def webhook_delivery(row) -> dict:
     return {
-        "id": str(row.id),
-        "endpoint_id": str(row.endpoint_id),
-        "event_id": str(row.event_id),
-        "event_type": row.event.type,
-        "webhook_id": row.webhook_id,
-        "status": row.status,
-        "attempts": row.attempts,
-        "next_attempt_at": timestamp(row.next_attempt_at),
-        "last_attempt_at": timestamp(row.last_attempt_at),
-        "response_status": row.response_status,
-        "response_time_ms": row.response_time_ms,
-        "last_error": row.last_error,
-        "delivered_at": timestamp(row.delivered_at),
-        **_base(row),
+        "id": str(row.id), "endpoint_id": str(row.endpoint_id), "event_id": str(row.event_id),
+        "event_type": row.event.type, **_fields(row, "webhook_id", "status", "attempts"),
+        "next_attempt_at": timestamp(row.next_attempt_at), "last_attempt_at": timestamp(row.last_attempt_at),
+        **_fields(row, "response_status", "response_time_ms", "last_error"),
+        "delivered_at": timestamp(row.delivered_at), **_base(row),
     }
 
 
@@ -166,7 +132,7 @@ def invoice_line(row) -> dict:
         "quantity": plain(row.quantity),
         "unit_price_incl": money(row.unit_price_incl),
         "tax_percentage": plain(row.tax_percentage),
-        "product_id": None if row.product_id is None else str(row.product_id),
+        "product_id": _id(row.product_id),
         "is_text_line": row.is_text_line,
         "total_incl": money(row.total_incl),
         "total_excl": money(row.total_excl),
@@ -365,17 +331,91 @@ def invoice_page(listed: Page) -> dict:
     return page(listed, lambda read: simplejson.RawJSON(invoice_json(read.values, read.lines, today)))
 
 
+def vat_breakdown(totals) -> list[dict]:
+    """The totals per VAT rate of a document (models.totals.InvoiceTotals)."""
+    return [{"tax_percentage": plain(rate.tax_percentage), "total_incl": money(rate.total_incl),
+             "total_vat": money(rate.total_vat), "total_excl": money(rate.total_excl)}
+            for rate in totals.vat_breakdown]
+
+
 def payment(row) -> dict:
+    return {"id": str(row.id), "invoice_id": str(row.invoice_id), "contact_id": str(row.contact_id),
+            "amount": money(row.amount), "payment_date": day(row.payment_date),
+            **_fields(row, "external_method", "external_reference", "note"), **_base(row)}
+
+
+def invoice_delivery(row) -> dict:
+    """An invoice's e-mail (models.deliveries.InvoiceDelivery), as listed and as events carry it."""
+    reminder = None
+    if row.kind == "reminder":
+        reminder = {
+            "step": row.reminder_step,
+            "kind": row.reminder_kind,
+            "open_amount": money(row.reminder_open_amount),
+            "collection_costs": money(row.reminder_collection_costs),
+            "pay_by": day(row.reminder_pay_by),
+        }
     return {
         "id": str(row.id),
         "invoice_id": str(row.invoice_id),
-        "contact_id": str(row.contact_id),
-        "amount": money(row.amount),
-        "payment_date": day(row.payment_date),
-        "external_method": row.external_method,
-        "external_reference": row.external_reference,
-        "note": row.note,
+        "invoice_number": row.invoice_number,
+        "kind": row.kind,
+        "recipient": row.recipient,
+        "subject": row.subject,
+        "message": row.message,
+        "attach_ubl": row.attach_ubl,
+        "message_id": row.message_id,
+        "status": row.status,
+        "attempts": row.attempts,
+        "next_attempt_at": timestamp(row.next_attempt_at),
+        "last_attempt_at": timestamp(row.last_attempt_at),
+        "last_error": row.last_error,
+        "sent_at": timestamp(row.sent_at),
+        "reminder": reminder,
         **_base(row),
+    }
+
+
+def reminder_settings(schedule) -> dict:
+    """GET /reminder-settings (models.reminders.Schedule)."""
+    return {
+        "enabled": schedule.enabled,
+        "steps": [{"days_after_due": step.days_after_due, "text": step.text,
+                   "announces_collection_costs": step.announces_collection_costs} for step in schedule.steps],
+        "updated_at": timestamp(schedule.updated_at),
+    }
+
+
+def reminder_state(state) -> dict:
+    """An invoice's reminder state in the client portal (models.reminders.ReminderState)."""
+    return {
+        "state": state.state,
+        "reminders_sent": state.reminders_sent,
+        "last_sent_at": timestamp(state.last_sent_at),
+        "collection_costs": money(state.collection_costs),
+        "collection_costs_chargeable_from": day(state.chargeable_from),
+    }
+
+
+def invoice_reminders(view) -> dict:
+    """GET /invoices/{id}/reminders (models.reminders.InvoiceReminders)."""
+    return {
+        "invoice_id": str(view.invoice.id),
+        "invoice_number": view.invoice.number,
+        "is_consumer": view.is_consumer,
+        "state": view.state.state,
+        "open_amount": money(view.invoice.open_amount),
+        "collection_costs": money(view.state.collection_costs),
+        "collection_costs_chargeable_from": day(view.state.chargeable_from),
+        "steps": [{
+            **step,
+            "scheduled_on": day(step["scheduled_on"]),
+            "delivery_id": None if step["delivery_id"] is None else str(step["delivery_id"]),
+            "sent_at": timestamp(step["sent_at"]),
+            "open_amount": money(step["open_amount"]),
+            "collection_costs": money(step["collection_costs"]),
+            "pay_by": day(step["pay_by"]),
+        } for step in view.steps],
     }
 
 
@@ -388,7 +428,7 @@ def audit_entry(row) -> dict:
     return {
         "id": str(row.id),
         "action": row.action,
-        "actor_key_id": None if row.actor_key_id is None else str(row.actor_key_id),
+        "actor_key_id": _id(row.actor_key_id),
         "target_type": row.target_type,
         "target_id": row.target_id,
         "details": json.loads(row.details),
@@ -397,24 +437,12 @@ def audit_entry(row) -> dict:
     }
 
 
+ADMINISTRATION_FIELDS = ("name", "address", "postal_code", "city", "country", "email", "phone", "kvk_number",
+                         "vat_number", "iban", "bic", "payment_term_days", "invoice_number_prefix")
+
+
 def administration(row) -> dict:
-    return {
-        "id": str(row.id),
-        "name": row.name,
-        "address": row.address,
-        "postal_code": row.postal_code,
-        "city": row.city,
-        "country": row.country,
-        "email": row.email,
-        "phone": row.phone,
-        "kvk_number": row.kvk_number,
-        "vat_number": row.vat_number,
-        "iban": row.iban,
-        "bic": row.bic,
-        "payment_term_days": row.payment_term_days,
-        "invoice_number_prefix": row.invoice_number_prefix,
-        **_base(row),
-    }
+    return {"id": str(row.id), **_fields(row, *ADMINISTRATION_FIELDS), **_base(row)}
 
 
 # ------------------------------------------------------------------ quotes, subscriptions, portal
@@ -431,55 +459,39 @@ def _amounts(lines) -> dict:
         "total_incl": money(totals.total_incl),
         "total_excl": money(totals.total_excl),
         "total_vat": money(totals.total_vat),
-        "vat_breakdown": [
-            {"tax_percentage": plain(rate.tax_percentage), "total_incl": money(rate.total_incl),
-             "total_vat": money(rate.total_vat), "total_excl": money(rate.total_excl)}
-            for rate in totals.vat_breakdown
-        ],
+        "vat_breakdown": vat_breakdown(totals),
     }
+
+
+def _customer(row) -> dict:
+    return {"contact_id": str(row.contact_id), "contact": document_contact(row)}
+
+
+def _terms_and_lines(row) -> dict:
+    """Currency, reference, note, the lines (`row.loaded_lines`) and what they add up to."""
+    return {**_fields(row, "currency", "reference", "note"),
+            "lines": [invoice_line(line) for line in row.loaded_lines], **_amounts(row.loaded_lines)}
 
 
 def quote(row) -> dict:
     """A quote with its lines (`row.loaded_lines`); `status` includes the computed `verlopen`."""
-    return {
-        "id": str(row.id),
-        "number": row.number,
-        "status": row.status_shown,
-        "contact_id": str(row.contact_id),
-        "contact": document_contact(row),
-        "quote_date": day(row.quote_date),
-        "valid_until": day(row.valid_until),
-        "currency": row.currency,
-        "reference": row.reference,
-        "note": row.note,
-        "lines": [invoice_line(line) for line in row.loaded_lines],
-        **_amounts(row.loaded_lines),
-        "invoice": None if row.invoice_id is None else str(row.invoice_id),
-        **_base(row),
-    }
+    return {"id": str(row.id), "number": row.number, "status": row.status_shown, **_customer(row),
+            "quote_date": day(row.quote_date), "valid_until": day(row.valid_until), **_terms_and_lines(row),
+            "invoice": _id(row.invoice_id), **_base(row)}
 
 
 def subscription(row) -> dict:
     """A subscription with its lines (`row.loaded_lines`); the totals are those of one period."""
-    return {
-        "id": str(row.id),
-        "status": row.status,
-        "contact_id": str(row.contact_id),
-        "contact": document_contact(row),
-        "interval": row.interval,
-        "interval_count": row.interval_count,
-        "start_date": day(row.start_date),
-        "end_date": day(row.end_date),
-        "invoice_status": row.invoice_status,
-        "payment_term_days": row.payment_term_days,
-        "currency": row.currency,
-        "reference": row.reference,
-        "note": row.note,
-        "lines": [invoice_line(line) for line in row.loaded_lines],
-        **_amounts(row.loaded_lines),
-        "next_period_start": day(row.next_period_start),
-        **_base(row),
-    }
+    return {"id": str(row.id), "status": row.status, **_customer(row),
+            **_fields(row, "interval", "interval_count"), "start_date": day(row.start_date),
+            "end_date": day(row.end_date), **_fields(row, "invoice_status", "payment_term_days"),
+            **_terms_and_lines(row), "next_period_start": day(row.next_period_start), **_base(row)}
+
+
+def with_reminders(document: simplejson.RawJSON, state) -> simplejson.RawJSON:
+    """An invoice's JSON with its reminder state (models.reminders.ReminderState) added."""
+    extra = simplejson.dumps(reminder_state(state), use_decimal=True)
+    return simplejson.RawJSON(f'{document.encoded_json[:-1]}, "reminders": {extra}}}')
 
 
 def client_portal(view) -> dict:
@@ -493,7 +505,8 @@ def client_portal(view) -> dict:
             "active_subscriptions": view.active_subscriptions,
             "balance": money(view.balance),
         },
-        "invoices": [invoice_document(row, today=today) for row in view.invoices],
+        "invoices": [with_reminders(invoice_document(read, today=today), view.reminders[read.values[0]])
+                     for read in view.invoices],
         "quotes": [quote(row) for row in view.quotes],
         "subscriptions": [subscription(row) for row in view.subscriptions],
         "recent_payments": [payment(row) for row in view.payments],
@@ -546,41 +559,20 @@ def vat_report_csv(report) -> str:
 # ------------------------------------------------------------------ getting paid
 
 def payment_link(row) -> dict:
-    return {
-        "id": str(row.id),
-        "invoice_id": str(row.invoice_id),
-        "provider": row.provider,
-        "provider_payment_id": row.provider_payment_id,
-        "status": row.status,
-        "amount": money(row.amount),
-        "currency": row.currency,
-        "checkout_url": row.checkout_url,
-        "expires_at": timestamp(row.expires_at),
-        "payment_id": None if row.payment_id is None else str(row.payment_id),
-        **_base(row),
-    }
+    return {"id": str(row.id), "invoice_id": str(row.invoice_id),
+            **_fields(row, "provider", "provider_payment_id", "status"), "amount": money(row.amount),
+            **_fields(row, "currency", "checkout_url"), "expires_at": timestamp(row.expires_at),
+            "payment_id": _id(row.payment_id), **_base(row)}
 
 
 def bank_statement_entry(row) -> dict:
     return {
-        "id": str(row.id),
-        "statement_id": str(row.statement_id),
-        "position": row.position,
-        "account_iban": row.account_iban,
-        "bank_reference": row.bank_reference,
-        "booking_date": day(row.booking_date),
-        "credit_debit": row.credit_debit,
-        "amount": money(row.amount),
-        "currency": row.currency,
-        "counterparty_name": row.counterparty_name,
-        "counterparty_iban": row.counterparty_iban,
-        "remittance_information": row.remittance_information,
-        "structured_reference": row.structured_reference,
-        "status": row.status,
-        "ignored_reason": row.ignored_reason,
-        "match_method": row.match_method,
-        "invoice_id": None if row.invoice_id is None else str(row.invoice_id),
-        "payment_id": None if row.payment_id is None else str(row.payment_id),
+        "id": str(row.id), "statement_id": str(row.statement_id), **_fields(row, "position", "account_iban",
+                                                                            "bank_reference"),
+        "booking_date": day(row.booking_date), "credit_debit": row.credit_debit, "amount": money(row.amount),
+        **_fields(row, "currency", "counterparty_name", "counterparty_iban", "remittance_information",
+                  "structured_reference", "status", "ignored_reason", "match_method"),
+        "invoice_id": _id(row.invoice_id), "payment_id": _id(row.payment_id),
         "candidates": [{**c, "open_amount": money(Decimal(c["open_amount"]))} for c in row.candidate_list],
         **_base(row),
     }
@@ -588,20 +580,10 @@ def bank_statement_entry(row) -> dict:
 
 def bank_statement(row, entries=None) -> dict:
     """A bank statement; with its entries on the detail and import responses."""
-    shown = {
-        "id": str(row.id),
-        "message_id": row.message_id,
-        "account_iban": row.account_iban,
-        "statement_reference": row.statement_reference,
-        "date_from": day(row.date_from),
-        "date_to": day(row.date_to),
-        "entry_count": row.entry_count,
-        "matched_count": row.matched_count,
-        "unmatched_count": row.unmatched_count,
-        "ignored_count": row.ignored_count,
-        "duplicate_count": row.duplicate_count,
-        **_base(row),
-    }
+    shown = {"id": str(row.id), **_fields(row, "message_id", "account_iban", "statement_reference"),
+             "date_from": day(row.date_from), "date_to": day(row.date_to),
+             **_fields(row, "entry_count", "matched_count", "unmatched_count", "ignored_count",
+                       "duplicate_count"), **_base(row)}
     if entries is not None:
         shown["entries"] = [bank_statement_entry(entry) for entry in entries]
     return shown

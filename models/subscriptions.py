@@ -23,12 +23,21 @@ import peewee
 from models import serialize
 from models.contacts import Contact
 from models.db import MoneyField, TenantModel, database, utcnow
-from models.errors import Conflict, Invalid, NotFound
+from models.errors import Conflict, Invalid
 from models.events import record_event
 from models.invoices import Invoice, business_today, payment_term_days
-from models.lines import DocumentLine, attach_lines, build_lines, set_lines, store_lines
-from models.listing import Page, paginate, parse_statuses
-from models.parsing import parse_date, parse_uuid, referenced
+from models.lines import (
+    DocumentLine,
+    attach_lines,
+    build_lines,
+    get_document,
+    insert_document,
+    set_lines,
+    store_lines,
+    with_contact,
+)
+from models.listing import Page, filter_contact_and_dates, paginate, parse_statuses
+from models.parsing import parse_date, referenced
 from models.periods import MONTHS_PER_INTERVAL, first_index_on_or_after, period_start
 from models.tenancy import Administration
 
@@ -157,18 +166,9 @@ def change_status(subscription: Subscription, to: str, today=None) -> None:
 
 # ------------------------------------------------------------------ reading
 
-def _with_contact(administration_id):
-    return (Subscription.select(Subscription, Contact).join(Contact)
-            .where(Subscription.administration == administration_id))
-
-
 def get_subscription(administration_id, subscription_id) -> Subscription:
     """One subscription with its contact and lines (two queries), or NotFound."""
-    key = parse_uuid(subscription_id, "subscription")
-    row = _with_contact(administration_id).where(Subscription.id == key).first()
-    if row is None:
-        raise NotFound(f"subscription {subscription_id} not found")
-    return attach_lines([row], SubscriptionLine)[0]
+    return get_document(SubscriptionLine, administration_id, subscription_id)
 
 
 
@@ -179,16 +179,12 @@ def list_subscriptions(administration_id, *, limit=100, offset=0, status=None, c
                        date_from=None, date_to=None, updated_since=None,
                        starting_after=None, ending_before=None) -> Page:
     """One page of subscriptions with contacts and lines, in at most three queries whatever the page size."""
-    query = _with_contact(administration_id)
+    query = with_contact(SubscriptionLine, administration_id)
     statuses = parse_statuses(status, STATUSES)
     if statuses:
         query = query.where(Subscription.status.in_(statuses))
-    if contact_id is not None:
-        query = query.where(Subscription.contact == parse_uuid(contact_id, "contact"))
-    if date_from is not None:
-        query = query.where(Subscription.start_date >= parse_date(date_from, "date_from", query=True))
-    if date_to is not None:
-        query = query.where(Subscription.start_date <= parse_date(date_to, "date_to", query=True))
+    query = filter_contact_and_dates(query, Subscription, Subscription.start_date, contact_id=contact_id,
+                                     date_from=date_from, date_to=date_to)
     page = paginate(query, Subscription, limit=limit, offset=offset,
                     administration_id=administration_id, starting_after=starting_after,
                     ending_before=ending_before, updated_since=updated_since)
@@ -222,9 +218,7 @@ def create_subscription(administration_id, data: dict) -> Subscription:
     _check_end(subscription)
     set_lines(subscription, build_lines(administration_id, data.get("lines") or [], SubscriptionLine))
     subscription.schedule()
-    subscription.created_at = subscription.updated_at = utcnow()
-    subscription.save(force_insert=True)
-    store_lines(subscription, SubscriptionLine)
+    insert_document(subscription, SubscriptionLine)
     record_event(administration_id, "subscription.created", serialize.subscription(subscription))
     return subscription
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import peewee
 
-from models.db import BaseModel, database, utcnow
+from models.db import BaseModel, database, save_values
 from models.errors import Invalid, NotFound
 
 
@@ -47,6 +47,13 @@ def iban_is_valid(iban: str) -> bool:
     return int(digits) % 97 == 1
 
 
+def checked_iban(iban: str) -> str:
+    """An IBAN as stored (no spaces, upper case), or a 422 when its checksum fails."""
+    if not iban_is_valid(iban):
+        raise Invalid.field("iban", "is not a valid IBAN (checksum)")
+    return iban.replace(" ", "").upper()
+
+
 def get_administration(administration_id) -> Administration:
     """The caller's own administration."""
     administration = Administration.get_or_none(Administration.id == administration_id)
@@ -63,13 +70,8 @@ def update_administration(administration_id, changes: dict) -> Administration:
     if unknown:
         raise Invalid.field(unknown[0], "unknown field")
     if changes.get("iban") is not None:
-        if not iban_is_valid(changes["iban"]):
-            raise Invalid.field("iban", "is not a valid IBAN (checksum)")
-        changes = {**changes, "iban": changes["iban"].replace(" ", "").upper()}
+        changes = {**changes, "iban": checked_iban(changes["iban"])}
     if changes.get("bic") is not None:
         changes = {**changes, "bic": changes["bic"].upper()}
-    for name, value in changes.items():
-        setattr(administration, name, value)
-    administration.updated_at = utcnow()
-    administration.save()
+    save_values(administration, changes)
     return administration

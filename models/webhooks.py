@@ -46,6 +46,10 @@ class WebhookEndpoint(TenantModel):
     lease_until = peewee.DateTimeField(null=True)
     lease_token = peewee.CharField(max_length=36, null=True)
     last_claimed_at = peewee.DateTimeField(null=True)
+    #: No attempt before then: the receiver asked to wait (`Retry-After`) or did not answer.
+    paused_until = peewee.DateTimeField(null=True)
+    #: Start of the latest attempt, which paces the next (PAYDOCK_WEBHOOK_MAX_PER_SECOND).
+    last_attempt_at = peewee.DateTimeField(null=True)
 
     class Meta:
         table_name = "webhook_endpoint"

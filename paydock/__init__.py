@@ -7,6 +7,7 @@ The package is the only place that imports Connexion: `auth` (API keys), `resolv
 
 from __future__ import annotations
 
+import json
 import pathlib
 from typing import TYPE_CHECKING
 
@@ -40,8 +41,8 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
     from models import db
     from models.api_keys import KEY_CACHE
     from models.errors import DomainError
+    from paydock import auth, middleware, observability, problems
     from paydock import logging as paydock_logging
-    from paydock import middleware, observability, problems
     from paydock.auth import rate_limit_charger
     from paydock.resolver import PayDockResolver, operation_routes
     from paydock.responses import JSONIFIER
@@ -62,6 +63,8 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
 
     app = AsyncApp(__name__, jsonifier=JSONIFIER)
     spec = yaml.safe_load(SPEC.read_text())
+    # Serialised before Connexion sees the spec: it resolves the references in place.
+    document = json.dumps(spec, ensure_ascii=False).encode()
     app.add_api(
         spec,
         resolver=PayDockResolver("handlers", spec, settings),
@@ -71,8 +74,12 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
         swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/docs", spec_path="/openapi.json"),
     )
     app.add_middleware(middleware.RootAliases, position=MiddlewarePosition.BEFORE_SWAGGER)
+    app.add_middleware(middleware.SpecDocument, position=MiddlewarePosition.BEFORE_SWAGGER,
+                       document=document)
     app.add_middleware(middleware.RequestEnvelope, position=MiddlewarePosition.BEFORE_EXCEPTION,
-                       charge=rate_limit_charger(settings))
+                       charge=rate_limit_charger(settings),
+                       auth_limiter=auth.FailedAuthLimiter(settings.failed_auth_per_second,
+                                                           settings.failed_auth_burst))
     app.add_middleware(middleware.RouteAndLimits, position=MiddlewarePosition.BEFORE_SECURITY,
                        max_body_bytes=settings.max_body_bytes, routes=operation_routes(spec))
     app.add_error_handler(DomainError, problems.domain_problem)

@@ -233,6 +233,7 @@ def cmd_worker(settings: Settings, args) -> int:
         register_periodic("billing run", 3600, lambda now: log_billing_run(run_billing(now), now))
         register_periodic("purge idempotency keys", 86400, idempotency.purge_expired)
     worker = DeliveryWorker(settings)
+    logging.getLogger("paydock.mail").info("e-mail goes out as %s", worker.mail.transport.describe())
     # SIGTERM/SIGINT: finish the attempt in flight, record it, release the lease, exit.
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     signal.signal(signal.SIGINT, lambda *_: worker.stop())
@@ -273,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="port to listen on (default PAYDOCK_PORT, else 8000)")
     serve.add_argument("--workers", type=_count(1, 64), default=None,
                        help="gunicorn worker processes (default PAYDOCK_WORKERS, else 2)")
-    worker = sub.add_parser("worker", help="deliver webhooks (and run periodic jobs) until SIGTERM")
+    worker = sub.add_parser("worker", help="deliver webhooks and e-mail, run periodic jobs, until SIGTERM")
     worker.add_argument("--once", action="store_true",
                         help="one pass: send everything due now, then exit")
     sub.add_parser("migrate", help="apply pending schema migrations")

@@ -19,9 +19,11 @@ import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any
 
 from models.audit import REQUEST_ID
 from models.errors import DomainError, PayloadTooLarge
+from models.ratelimit import RateDecision
 from paydock import observability
 from paydock.responses import API_BASE
 
@@ -36,6 +38,9 @@ SECURITY_HEADERS = (
     (b"referrer-policy", b"no-referrer"),
     (b"cross-origin-resource-policy", b"same-origin"),
     (b"cache-control", b"no-store"),
+    # Browsers keep to HTTPS for this host for two years once they saw it over HTTPS (they
+    # ignore it over plain HTTP, so local development is unaffected).
+    (b"strict-transport-security", b"max-age=63072000; includeSubDomains"),
 )
 #: JSON responses load nothing and may not be framed.
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -61,7 +66,9 @@ class RequestState:
     administration_id: str | None = None
     key_id: str | None = None
     #: models.ratelimit.RateDecision once a token was taken for this request.
-    rate_limit: object | None = None
+    rate_limit: RateDecision | None = None
+    #: The app's paydock.auth.FailedAuthLimiter (failed key checks per client address).
+    auth_limiter: Any = None
     status: int | None = None
 
 
@@ -117,9 +124,11 @@ class RequestEnvelope:
     before its operation ran (bad parameters or body), so that every keyed response
     is counted and carries RateLimit-* headers; it returns a RateDecision or None."""
 
-    def __init__(self, app, charge: Callable[[RequestState], Awaitable[object | None]] | None = None):
+    def __init__(self, app, charge: Callable[[RequestState], Awaitable[RateDecision | None]] | None = None,
+                 auth_limiter: Any = None):
         self.app = app
         self.charge = charge
+        self.auth_limiter = auth_limiter
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -131,7 +140,7 @@ class RequestEnvelope:
         except UnicodeDecodeError:
             text = ""
         request_id = text if SANE_REQUEST_ID.match(text) else new_request_id()
-        state = RequestState(request_id, scope["method"], scope["path"])
+        state = RequestState(request_id, scope["method"], scope["path"], auth_limiter=self.auth_limiter)
         token = CURRENT.set(state)
         request_token = REQUEST_ID.set(request_id)
         held: list = []
@@ -171,7 +180,7 @@ class RequestEnvelope:
         headers.append((b"x-request-id", state.request_id.encode()))
         headers.extend(SECURITY_HEADERS)
         headers.append((b"content-security-policy", csp.encode()))
-        decision = state.rate_limit
+        decision: Any = state.rate_limit  # a models.ratelimit.RateDecision
         if decision is not None:
             names = {k.lower() for k, _ in headers}
             for name, value in decision.headers().items():
@@ -253,8 +262,9 @@ class RouteAndLimits:
 
         await self.app(scope, receive if limit <= 0 else limited_receive, send)
 class RootAliases:
-    """Serves /docs and /openapi.json as aliases of /api/docs and /api/openapi.json, and
-    redirects / to the Swagger UI (307: the root may serve something else one day)."""
+    """Serves /docs as an alias of /api/docs (the UI, its static files and its redirect), and
+    redirects / to the Swagger UI (307: the root may serve something else one day).
+    /openapi.json is SpecDocument's."""
 
     def __init__(self, app):
         self.app = app
@@ -268,7 +278,29 @@ class RootAliases:
                                         (b"content-length", b"0")]})
                 await send({"type": "http.response.body", "body": b""})
                 return
-            if path == "/openapi.json" or path == "/docs" or path.startswith("/docs/"):
+            if path == "/docs" or path.startswith("/docs/"):
                 scope = dict(scope, path=API_BASE + path, raw_path=(API_BASE + path).encode())
         await self.app(scope, receive, send)
 
+
+class SpecDocument:
+    """Serves openapi.yaml as JSON at /api/openapi.json and /openapi.json, exactly as written:
+    `components` and every `$ref` intact (Connexion's own copy has every reference inlined,
+    five times the size, and loses the component names that generators and readers use)."""
+
+    PATHS = frozenset({"/openapi.json", f"{API_BASE}/openapi.json"})
+
+    def __init__(self, app, document: bytes):
+        self.app = app
+        self.document = document
+        self.headers = [(b"content-type", b"application/json"),
+                        (b"content-length", str(len(document)).encode())]
+
+    async def __call__(self, scope, receive, send):
+        if (scope["type"] != "http" or scope["path"] not in self.PATHS
+                or scope["method"] not in ("GET", "HEAD")):
+            await self.app(scope, receive, send)
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": self.headers})
+        body = self.document if scope["method"] == "GET" else b""
+        await send({"type": "http.response.body", "body": body})

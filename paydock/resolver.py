@@ -141,6 +141,6 @@ def wrap(function, policy: OperationPolicy, settings: Settings):
 
     # Connexion passes arguments by the wrapped function's signature; the injected ones are ours.
     params = [p for n, p in wanted.items() if n not in INJECTED]
-    handler.__signature__ = inspect.Signature(params)
+    handler.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     del handler.__wrapped__
     return handler

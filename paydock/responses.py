@@ -38,6 +38,7 @@ def respond(result) -> Response:
     """A handler's result as the finished response, built in the handler's thread: the body
     is JSON-encoded here (as Connexion's jsonifier would) so the event loop only sends it."""
     body, status, headers = as_json(result)
+    content: bytes | str
     if body is None or status == 204:
         content = b""
     elif isinstance(body, bytes | str):

@@ -128,6 +128,27 @@ PARAMETER_VALIDATORS = SchemaValidators(
                                            format_checker=FORMATS))
 
 
+def _specific(error: ValidationError) -> ValidationError:
+    """For a value that matches none of an `anyOf`'s schemas, the error that every one of them
+    reports inside it (text a line's `description` may not hold: `lines.0.description`);
+    otherwise the error about the whole value (`lines.0`)."""
+    if error.validator not in ("anyOf", "oneOf") or not error.context:
+        return error
+    by_branch: dict[object, dict[tuple, ValidationError]] = {}
+    for inner in error.context:
+        found = by_branch.setdefault(inner.schema_path[0], {})
+        if inner.validator not in GENERIC and len(inner.absolute_path) > len(error.absolute_path):
+            found[tuple(inner.absolute_path)] = inner
+    common = set.intersection(*(set(found) for found in by_branch.values()))
+    if not common:
+        return error
+    return next(iter(by_branch.values()))[max(common, key=len)]
+
+
+#: Errors that say a branch of an `anyOf` did not fit at all, rather than what is wrong inside.
+GENERIC = frozenset({"required", "additionalProperties", "enum"})
+
+
 def _field_path(error: ValidationError) -> str:
     path = ".".join(str(p) for p in error.absolute_path)
     if error.validator == "required":
@@ -222,7 +243,8 @@ class BodyValidator(JSONRequestBodyValidator):
     def _validate(self, body):
         if body is None and not self._nullable:
             raise BadRequestProblem("Request body must not be empty")
-        errors = sorted(self._validator.iter_errors(body), key=lambda e: list(e.absolute_path))
+        errors = sorted((_specific(e) for e in self._validator.iter_errors(body)),
+                        key=lambda e: list(e.absolute_path))
         if errors:
             fields = [{"field": _field_path(e), "message": _message(e)} for e in errors[:50]]
             detail = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])

@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 from models import api_keys, db, tenancy
 from models.migrations import migrate
 from paydock.settings import Settings
+from tests import openapi_check
 from tests.pgserver import PostgresServer
 
 
@@ -39,7 +40,8 @@ def database_url(request):
 
 _DATABASES: dict = {}
 
-GENEROUS_RATE_LIMIT = {"rate_limit_per_second": 10000.0, "rate_limit_burst": 10000}
+GENEROUS_RATE_LIMIT = {"rate_limit_per_second": 10000.0, "rate_limit_burst": 10000,
+                       "failed_auth_per_second": 10000.0, "failed_auth_burst": 10000}
 
 
 def bind_test_database(url: str):
@@ -55,12 +57,13 @@ def bind_test_database(url: str):
 
 
 @pytest.fixture(scope="session")
-def settings(database_url) -> Settings:
+def settings(database_url, tmp_path_factory) -> Settings:
     # Generous rate limits: the bucket is still consulted (and its headers sent) on every
     # request, but tests that send many requests with one key are not refused.
+    # E-mail a test's worker sends without an SMTP server goes to a temporary folder.
     return Settings.from_env({}, database_url=database_url, validate_responses=True,
                              webhook_allow_private=True, webhook_allow_http=True,
-                             **GENEROUS_RATE_LIMIT)
+                             mail_dir=str(tmp_path_factory.mktemp("mail")), **GENEROUS_RATE_LIMIT)
 
 
 @pytest.fixture(scope="session")
@@ -100,9 +103,17 @@ class Tenant:
         return {"X-API-Key": self.key, **kw.pop("headers", {})}
 
 
+class CheckedTestClient(TestClient):
+    """A test client whose every response is checked against openapi.yaml by openapi-core
+    (tests/openapi_check.py), independently of the framework's own response validation."""
+
+    def request(self, *args, **kwargs):
+        return openapi_check.check(super().request(*args, **kwargs))
+
+
 @pytest.fixture(scope="session")
 def session_client(app):
-    with TestClient(app, raise_server_exceptions=False) as test_client:
+    with CheckedTestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
 
 

@@ -33,6 +33,9 @@ def server_env(database_url: str, port: int, workers: int, *, rate_limit: int, *
         "PAYDOCK_LOG_LEVEL": "WARNING",
         "PAYDOCK_RATE_LIMIT_PER_SECOND": str(rate_limit),
         "PAYDOCK_RATE_LIMIT_BURST": str(rate_limit),
+        # Tests send wrong keys on purpose; the ones about failed authentication set their own.
+        "PAYDOCK_FAILED_AUTH_PER_SECOND": str(rate_limit),
+        "PAYDOCK_FAILED_AUTH_BURST": str(rate_limit),
         **env,
     }
 

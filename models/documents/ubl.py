@@ -81,7 +81,7 @@ def invoice_ubl(invoice: dict, seller: dict, preceding: dict | None = None) -> b
     `invoice` has the shape of GET /invoices/{id}, `seller` that of GET /administration;
     `preceding` is the credited invoice, for a credit note's reference to its number.
     Raises Conflict when seller or buyer details that Peppol requires are missing."""
-    _require_parties(invoice, seller)
+    require_parties(invoice, seller)
     credit = bool(invoice["is_credit_note"])
     sign = -1 if credit else 1
     currency = invoice.get("currency") or "EUR"
@@ -320,7 +320,7 @@ SELLER_REQUIRED = ("name", "address", "postal_code", "city", "kvk_number", "vat_
 BUYER_REQUIRED_NL = ("address", "postal_code", "city")
 
 
-def _require_parties(invoice: dict, seller: dict) -> None:
+def require_parties(invoice: dict, seller: dict) -> None:
     missing = [f for f in SELLER_REQUIRED if not seller.get(f)]
     if missing:
         raise Conflict(

@@ -269,3 +269,10 @@ def test_a_contacts_iban_is_checked_and_stored_without_spaces(tenant):
         assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "iban"
     patched = tenant.patch(f"/api/contacts/{contact}", {"iban": "NL91 ABNA 0417 1643 00"})
     assert patched.status_code == 200 and patched.json()["iban"] == "NL91ABNA0417164300"
+
+
+def test_a_binary_body_with_an_idempotency_key_is_422_not_400(tenant):
+    """The key's fingerprint takes a file's bytes as they are: they need not be UTF-8."""
+    response = upload(tenant, b"\x89PNG\r\n\x1a\n\x00\xff\xfe", **{"Idempotency-Key": unique("png")})
+    assert response.status_code == 422, response.text
+    assert "not well-formed XML" in response.json()["detail"]

@@ -41,6 +41,7 @@ LISTS = {
         # was already checked to belong to the administration.
         "event_id": ("endpoint_id", "event_id")}),
     "list_events": ("event", {ORDER: (ADMIN, "xact_id", "seq"), "after": (ADMIN, "xact_id", "seq")}),
+    "list_invoice_deliveries": ("invoice_delivery", {ORDER: (ADMIN, "invoice_id", "created_at", "id")}),
     "list_bank_statements": ("bank_statement", {ORDER: CREATED, "updated_since": UPDATED}),
     "list_audit_log": ("audit_entry", {ORDER: CREATED, "updated_since": UPDATED,
                                        "action": (ADMIN, "action"), "target_id": (ADMIN, "target_id")}),

@@ -326,3 +326,35 @@ def test_mollie_unreachable_is_503_and_changes_nothing(shop, paying_client, unre
     # Mollie calls again once it is back: the payment is registered then, once.
     assert call_webhook(paying_client, path, link["provider_payment_id"]).status_code == 200
     assert invoice_of(shop, invoice["id"])["status"] == "betaald"
+
+
+def test_concurrent_webhook_calls_register_the_payment_once(shop, stub, settings):
+    """Mollie may call twice at the same moment: both read the paid payment, one registers it."""
+    import threading
+
+    from models.payment_links import checkout, process_provider_webhook
+
+    invoice = seed_invoice(shop)
+    link = link_for(shop, invoice["id"]).json()
+    token = webhook_url(stub).rsplit("/", 1)[1]
+    stub.pay(link["provider_payment_id"])
+    configured = checkout(replace(settings, mollie_api_key=stub.api_key, mollie_api_url=stub.url,
+                                  public_base_url=PUBLIC))
+    start, failures = threading.Barrier(4), []
+
+    def call():
+        try:
+            start.wait(timeout=10)
+            with db.database.connection_context():
+                process_provider_webhook(token, link["provider_payment_id"], configured)
+        except Exception as exc:   # noqa: BLE001 - collected and asserted below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=call) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert failures == []
+    assert [p.amount for p in payments_of(invoice["id"])] == [Decimal("339.00")]
+    assert invoice_of(shop, invoice["id"])["status"] == "betaald"

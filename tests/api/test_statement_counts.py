@@ -183,6 +183,31 @@ def invoice_documents(tenant) -> None:
     assert statements(tenant, f"/api/invoices/{concept['id']}/pdf") == 3
 
 
+def invoice_deliveries(tenant) -> None:
+    """The deliveries of an invoice (its e-mails and reminders), and its reminder state."""
+    assert tenant.patch("/api/administration", SELLER_DETAILS).status_code == 200
+    invoice = make_invoice(tenant, make_contact(tenant))
+    url = f"/api/invoices/{invoice['id']}/deliveries"
+    assert statements(tenant, url) == 2  # an empty page, and whether the invoice exists
+    assert tenant.post(f"/api/invoices/{invoice['id']}/send").status_code == 202
+    one = statements(tenant, url)
+    for i in range(1, N):
+        again = tenant.post(f"/api/invoices/{invoice['id']}/send", {"email": f"klant{i}@acme.nl"})
+        assert again.status_code == 202
+    assert len(listed(tenant, url)) == N
+    assert statements(tenant, url) == one == 1
+    assert statements(tenant, f"{url}?limit=5") == 2  # page, bounded count
+    # The invoice with its contact, the schedule, the reminders sent.
+    assert statements(tenant, f"/api/invoices/{invoice['id']}/reminders") == 3
+
+
+def reminder_settings_read(tenant) -> None:
+    assert statements(tenant, "/api/reminder-settings") == 1  # the defaults: looked for, not found
+    steps = [{"days_after_due": 7 * (i + 1), "text": f"Stap {i}"} for i in range(10)]
+    assert tenant.patch("/api/reminder-settings", {"enabled": True, "steps": steps}).status_code == 200
+    assert statements(tenant, "/api/reminder-settings") == 1
+
+
 # ------------------------------------------------------------------ the tests
 
 def test_contact_reads_take_a_fixed_number_of_statements(tenant):
@@ -219,6 +244,14 @@ def test_administration_read_takes_a_fixed_number_of_statements(tenant):
 
 def test_invoice_documents_take_a_fixed_number_of_statements(tenant):
     invoice_documents(tenant)
+
+
+def test_invoice_deliveries_take_a_fixed_number_of_statements(tenant):
+    invoice_deliveries(tenant)
+
+
+def test_reminder_settings_read_takes_a_fixed_number_of_statements(tenant):
+    reminder_settings_read(tenant)
 
 
 # ------------------------------------------------------------------ the scenarios can fail
@@ -283,6 +316,7 @@ def _existing(module: str, test: str, **arguments):
     pytest.param(audit_log_list, "audit_entry", id="audit-log"),
     pytest.param(administration_read, "administration", id="administration"),
     pytest.param(invoice_documents, "line_values", id="invoice-documents"),
+    pytest.param(invoice_deliveries, "invoice_delivery", id="invoice-deliveries"),
     pytest.param(_existing("test_invoices", "test_list_and_detail_use_a_fixed_number_of_queries"),
                  "read_lines", id="invoices"),
     pytest.param(_existing("test_payments", "test_payment_list_and_detail_use_a_fixed_number_of_queries"),

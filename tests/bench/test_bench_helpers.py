@@ -91,3 +91,12 @@ def test_timed_paydock_times_a_cli_command_and_reports_failures(tmp_path):
     assert "applied" in result["output"]
     with pytest.raises(RuntimeError, match="exited 2"):
         timed_paydock("keys", "list", "--administration")(seeded, env)
+
+
+def test_the_webhook_section_replaces_its_old_self_and_nothing_else():
+    from bench.webhook_delivery import SECTION, replace_section
+
+    head, tail = "# Results\n\n## Targets\n\nkept\n\n", "\n## Worker memory\n\nkept too\n"
+    after = replace_section(f"{head}{SECTION}\n\nold figures\n{tail}", f"{SECTION}\n\nnew figures\n")
+    assert after == f"{head}{SECTION}\n\nnew figures\n{tail}"
+    assert replace_section("# Results\n", f"{SECTION}\n\nfirst\n") == f"# Results\n\n{SECTION}\n\nfirst\n"

@@ -79,7 +79,11 @@ def test_every_tag_is_rendered(page):
     assert rendered == _spec_tags()
     # One operation block per documented operation of the Contacts tag.
     assert page.locator("#operations-tag-Contacts").count() == 1
-    assert page.locator("[id^='operations-Contacts-']").count() == 5
+    spec = yaml.safe_load((ROOT / "openapi.yaml").read_text())
+    contacts = sum("Contacts" in op.get("tags", []) for item in spec["paths"].values()
+                   for op in item.values() if isinstance(op, dict))
+    assert contacts >= 5
+    assert page.locator("[id^='operations-Contacts-']").count() == contacts
 
 
 def test_authorize_then_try_out_get_contacts_renders_200(page, docs_server):

@@ -16,12 +16,15 @@ from models.audit import AuditEntry
 from models.contacts import Contact
 from models.events import Event
 from models.idempotency import IdempotencyKey
+from models.invoices import Invoice
+from models.payments import Payment
 from models.products import Product
 from tests.conftest import count_rows
 
 JSON = {"content-type": "application/json"}
 MIB = 1024 * 1024
 UUID = "6f1c2d3e-4b5a-4c6d-8e9f-0a1b2c3d4e5f"
+LINE = {"description": "Installatie", "quantity": 1, "unit_price_incl": 125.00, "tax_percentage": 21}
 #: Text that must never appear in an error body: stack traces, driver and SQL internals.
 LEAKS = ("Traceback", 'File "', "site-packages", "psycopg", "sqlite3", "peewee", "OperationalError",
          "IntegrityError", "ProgrammingError", "KeyError", "AttributeError", "SELECT ", "INSERT INTO",
@@ -125,6 +128,29 @@ CASES = {
         "/api/contacts", {"name": "A"}, headers={"Idempotency-Key": "k" * 300})),
     "Idempotency-Key with a space": (400, lambda t, _: t.post(
         "/api/contacts", {"name": "A"}, headers={"Idempotency-Key": "a b"})),
+    # text and patterns
+    "country with a trailing newline": (422, post_raw("/api/contacts", '{"name": "A", "country": "NL\\n"}')),
+    "currency with a trailing newline": (422, lambda t, ctx: t.post("/api/invoices", {
+        "contact_id": ctx["contact"], "currency": "EUR\n", "lines": [LINE]})),
+    "number prefix with a newline": (422, lambda t, _: t.patch(
+        "/api/administration", {"invoice_number_prefix": "F\n"})),
+    "e-mail with CRLF and a Bcc header": (422, post_raw(
+        "/api/contacts", '{"name": "A", "email": "a@b.nl\\r\\nBcc: x@y.nl"}')),
+    "vertical tab in a description": (422, lambda t, ctx: t.post("/api/invoices", {
+        "contact_id": ctx["contact"], "lines": [{**LINE, "description": "a\x0bb"}]})),
+    "escape character in a name": (422, post_raw("/api/contacts", '{"name": "A\\u001b[31mB"}')),
+    "U+FFFE in a note": (422, post_raw("/api/contacts", '{"name": "A", "notes": "\\ufffe"}')),
+    "status filter with a trailing newline": (400, get("/api/invoices?status=verzonden%0A")),
+    # dates and amounts
+    "invoice dated 1900": (422, lambda t, ctx: t.post("/api/invoices", {
+        "contact_id": ctx["contact"], "invoice_date": "1900-01-01", "lines": [LINE]})),
+    "subscription starting in 1900": (422, lambda t, ctx: t.post("/api/subscriptions", {
+        "contact_id": ctx["contact"], "interval": "month", "start_date": "1900-01-01", "lines": [LINE]})),
+    "payment of 999,999,999,999.99 on 121.00": (409, lambda t, ctx: t.post("/api/payments", {
+        "invoice_id": ctx["invoice"], "amount": 999999999999.99})),
+    "overpayment even when allowed": (409, lambda t, ctx: t.post("/api/payments", {
+        "invoice_id": ctx["invoice"], "amount": 242.01, "allow_overpayment": True})),
+    # authentication and bodies
     "read key writing": (403, lambda t, ctx: ctx["reader"].post("/api/contacts", {"name": "A"})),
     "write key reading the audit log": (403, lambda t, ctx: ctx["writer"].get("/api/audit-log")),
 }
@@ -132,14 +158,17 @@ CASES = {
 
 def _counts() -> dict:
     return {model.__name__: count_rows(model)
-            for model in (Contact, Product, Event, ApiKey, IdempotencyKey, AuditEntry)}
+            for model in (Contact, Product, Event, ApiKey, IdempotencyKey, AuditEntry, Invoice, Payment)}
 
 
 @pytest.fixture
 def context(tenant, other_tenant, make_tenant):
     other_contact = other_tenant.post("/api/contacts", {"name": "Theirs"}).json()["id"]
-    return {"other_contact": other_contact, "reader": make_tenant(scopes=("read",)),
-            "writer": make_tenant(scopes=("read", "write"))}
+    contact = tenant.post("/api/contacts", {"name": "Ours"}).json()["id"]
+    invoice = tenant.post("/api/invoices", {"contact_id": contact, "status": "verzonden",
+                                            "lines": [{**LINE, "unit_price_incl": 121.00}]}).json()["id"]
+    return {"other_contact": other_contact, "contact": contact, "invoice": invoice,
+            "reader": make_tenant(scopes=("read",)), "writer": make_tenant(scopes=("read", "write"))}
 
 
 def test_the_list_is_long_enough():
@@ -216,3 +245,34 @@ def test_sql_and_html_in_text_are_stored_verbatim_and_returned_as_json(tenant, t
     # The tables are all still there and untouched apart from this one contact.
     assert count_rows(Contact, administration=tenant.administration_id) == 1
     assert count_rows(ApiKey, administration=tenant.administration_id) == 1
+
+
+#: Input the attack run answered with a 500 (or a wrong answer) that is valid and must work.
+VALID_BUT_ONCE_FATAL = {
+    "updated_since with lower-case t and z": "/api/invoices?updated_since=2026-04-01t00:00:00z",
+    "updated_since in year 1 with an offset": "/api/contacts?updated_since=0001-01-01T00:00:00%2B01:00",
+    "updated_since in 9999 with a negative offset": "/api/quotes?updated_since=9999-12-31T23:59:59-01:00",
+    "updated_since on payments": "/api/payments?updated_since=0001-01-01T00:00:00%2B01:00",
+    "updated_since on subscriptions": "/api/subscriptions?updated_since=9999-12-31T23:59:59-01:00",
+    "updated_since on products": "/api/products?updated_since=2026-04-01t00:00:00z",
+    "PDF of a description with 60 newlines": "pdf",
+}
+
+
+@pytest.mark.parametrize("name", list(VALID_BUT_ONCE_FATAL))
+def test_valid_input_that_was_once_a_500_is_answered(name, tenant, context):
+    url = VALID_BUT_ONCE_FATAL[name]
+    if url == "pdf":
+        issued = tenant.post("/api/invoices", {
+            "contact_id": context["contact"], "status": "verzonden",
+            "lines": [{**LINE, "description": "\n" * 60 + "x"}, {**LINE, "description": "K" * 2000}]})
+        assert issued.status_code == 201, issued.text
+        url = f"/api/invoices/{issued.json()['id']}/pdf"
+    response = tenant.get(url)
+    assert response.status_code == 200, (name, response.text[:300])
+
+
+def test_a_redirect_never_points_at_the_host_header(client):
+    response = client.get("/api/health/", headers={"Host": "evil.example"}, follow_redirects=False)
+    assert response.status_code == 307
+    assert response.headers["location"] == "/api/health"

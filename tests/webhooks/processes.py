@@ -22,6 +22,8 @@ class WorkerProcess:
             "PAYDOCK_WEBHOOK_ALLOW_HTTP": "true",
             "PAYDOCK_WORKER_POLL_INTERVAL": "0.1",
             "PAYDOCK_LOG_LEVEL": "INFO",
+            # E-mail it sends without an SMTP server stays out of the working tree.
+            "PAYDOCK_MAIL_DIR": tempfile.mkdtemp(prefix="paydock-mail-"),
             **env,
         }
         self.process: subprocess.Popen | None = None

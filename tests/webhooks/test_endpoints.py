@@ -300,3 +300,16 @@ def test_each_app_calls_by_its_own_url_policy(tenant, serve_with, dns):
     accepted = lenient.post("/api/webhook-endpoints", json={"url": "http://hooks.webshop.nl/paydock"},
                             headers={"X-API-Key": tenant.key})
     assert accepted.status_code == 201, accepted.text
+
+
+def test_the_event_filter_can_list_every_event_type(tenant):
+    import yaml
+
+    from paydock import SPEC
+
+    schemas = yaml.safe_load(SPEC.read_text())["components"]["schemas"]
+    every_type = schemas["EventType"]["enum"]
+    assert schemas["WebhookEventFilter"]["maxItems"] == len(every_type)
+    response = tenant.post("/api/webhook-endpoints", {"url": HOOK, "events": every_type})
+    assert response.status_code == 201, response.text
+    assert response.json()["events"] == every_type

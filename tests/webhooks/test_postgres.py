@@ -126,3 +126,44 @@ def test_two_workers_deliver_1000_events_once_each(make_tenant, settings):
             WebhookDelivery.endpoint.in_([e["id"] for _, e in endpoints.values()]))
         assert Counter((d.status, d.attempts) for d in rows) == Counter(
             {("delivered", 1): tenants * per_tenant})
+
+
+def test_four_workers_never_send_two_requests_to_one_endpoint_at_once(make_tenant, settings):
+    """1,000 events over 20 endpoints, 4 workers each serving many endpoints at once: every
+    endpoint has at most one request in flight (the receiver counts), gets its events in
+    order, and every event arrives, none twice in one attempt."""
+    endpoints_count, per_endpoint = 20, 50
+    # Each answer takes 10 ms, so two requests to one endpoint would overlap at the receiver.
+    with Receiver(delay=0.01) as receiver:
+        tenants = []
+        for e in range(endpoints_count):
+            tenant = make_tenant(name=f"Tenant {e}")
+            add_endpoint(tenant, receiver.url(f"/e{e}"))
+            tenants.append(tenant)
+        workers = [WorkerProcess(settings.database_url, PAYDOCK_WEBHOOK_BATCH_SIZE="5").start()
+                   for _ in range(4)]
+        try:
+            for i in range(per_endpoint):
+                with db.database.connection_context(), db.database.atomic():
+                    for e, tenant in enumerate(tenants):
+                        contacts.create_contact(tenant.administration_id, {"name": f"{e}-{i:03}"})
+            all_there = receiver.wait_for(
+                lambda requests: len({r.webhook_id for r in requests}) >= endpoints_count * per_endpoint,
+                timeout=240)
+        finally:
+            exits = [w.stop() for w in workers]
+        logs = "".join(w.log[-1500:] for w in workers)
+        assert all_there and exits == [0, 0, 0, 0], logs
+
+    assert receiver.max_in_flight == {f"/e{e}": 1 for e in range(endpoints_count)}
+    assert receiver.max_in_flight_total > 1  # endpoints were served side by side
+    attempts = Counter((r.webhook_id, r.attempt) for r in receiver.requests)
+    assert max(attempts.values()) == 1
+    assert len(receiver.requests) == endpoints_count * per_endpoint
+    by_path = defaultdict(list)
+    for received in receiver.requests:
+        by_path[received.path].append(received.json["data"]["name"])
+    for e in range(endpoints_count):
+        assert by_path[f"/e{e}"] == [f"{e}-{i:03}" for i in range(per_endpoint)]
+    serving = [w for w in workers if "delivery attempt(s) to endpoint" in w.log]
+    assert len(serving) >= 2, logs  # the endpoints were shared between workers

@@ -1,0 +1,86 @@
+"""Two workers on PostgreSQL at the same moment: each reminder step of each invoice is
+queued once and arrives once; each invoice e-mail is sent by one of them only."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+
+from models import db
+from models.deliveries import InvoiceDelivery
+from tests.conftest import bind_test_database
+from tests.sending.conftest import contact, invoice, seller_ready
+from tests.sending.test_reminders import DUE, enable, morning
+from tests.webhooks.conftest import FakeClock
+from webhooks.worker import DeliveryWorker
+
+pytestmark = [pytest.mark.postgres,
+              pytest.mark.parametrize("database_url", ["postgres"], indirect=True)]
+
+INVOICES = 30
+
+
+@pytest.fixture
+def wide_pool(settings):
+    """Room for each worker thread to hold its own connection."""
+    database = db.open_database(settings.database_url, timeout=30, pool_size=20)
+    db.bind(database)
+    yield database
+    database.close_all()
+    bind_test_database(settings.database_url)
+
+
+def run_two_workers_at_once(settings, clock, smtp_url: str) -> list[BaseException]:
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def work():
+        worker = DeliveryWorker(dataclasses.replace(settings, smtp_url=smtp_url, smtp_timeout=10.0),
+                                clock=clock)
+        try:
+            barrier.wait(timeout=60)
+            with db.database.connection_context():
+                worker.run_once()
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+        finally:
+            worker.close()
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=180)
+    assert not any(thread.is_alive() for thread in threads), "a worker is stuck"
+    return errors
+
+
+def test_two_workers_send_each_step_once(tenant, smtp, settings, wide_pool):
+    seller_ready(tenant)
+    enable(tenant)
+    customer = contact(tenant, email="klant@example.nl", is_consumer=True)
+    numbers = [invoice(tenant, customer["id"], invoice_date="2026-04-11", due_date=DUE.isoformat())["number"]
+               for _ in range(INVOICES)]
+    clock = FakeClock()
+    for day in (7, 21):
+        clock.now = morning(DUE + timedelta(days=day))
+        assert run_two_workers_at_once(settings, clock, smtp.url) == []
+        # And both again, later that day: nothing new.
+        clock.now += timedelta(hours=3)
+        assert run_two_workers_at_once(settings, clock, smtp.url) == []
+
+    per_step = Counter((m.message["Subject"].split(":")[0], m.message["Subject"].split()[-5])
+                       for m in smtp.messages)
+    assert len(smtp.messages) == 2 * INVOICES
+    assert set(per_step.values()) == {1}
+    assert {number for _, number in per_step} == set(numbers)
+    assert len({m.message["Message-ID"] for m in smtp.messages}) == 2 * INVOICES
+    with db.database.connection_context():
+        rows = list(InvoiceDelivery.of(tenant.administration_id))
+    assert len(rows) == 2 * INVOICES and {r.status for r in rows} == {"sent"}
+    assert Counter(r.reminder_step for r in rows) == {1: INVOICES, 2: INVOICES}
+    assert {r.attempts for r in rows} == {1}
