@@ -22,7 +22,9 @@ a request Schemathesis means to be valid keeps every generated value, except tha
   not resolve), and a bank statement body is a CAMT.053 file (`camt-statement`).
 
 Each of these rules stays tested with its 422 in tests/api. Requests Schemathesis means
-to be invalid are sent exactly as generated.
+to be invalid are sent exactly as generated. `FUZZ_REFUSED` names a file where every valid
+request PayDock refused (4xx other than 401 and 404) is written, one JSON line each, to
+see what keeps the fuzzer from the core.
 """
 
 from __future__ import annotations
@@ -162,9 +164,9 @@ def before_call(context, case, kwargs):
 
 @schemathesis.hook
 def after_call(context, case, response):
-    if os.environ.get("FUZZ_DEBUG") and not _is_negative(case) and 400 <= response.status_code < 500 \
+    if os.environ.get("FUZZ_REFUSED") and not _is_negative(case) and 400 <= response.status_code < 500 \
             and response.status_code not in (401, 404):
-        with open(os.environ["FUZZ_DEBUG"], "a") as log:
+        with open(os.environ["FUZZ_REFUSED"], "a") as log:
             log.write(json.dumps([case.meta.phase.name.value if case.meta else None, case.operation.method,
                                   case.operation.path, response.status_code, response.text[:300],
                                   case.body if isinstance(case.body, (dict, list)) else None]) + "\n")

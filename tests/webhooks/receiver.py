@@ -126,10 +126,10 @@ class Receiver:
 
     def check_bodies(self) -> None:
         """Every body received validates against its event type's schema in openapi.yaml's
-        `x-webhooks` (tests/openapi_check.py); the receiver checks this when it stops."""
+        `x-event-payloads` (tests/openapi_check.py); the receiver checks this when it stops."""
         wrong = {received.webhook_id: errors for received in self.requests
                  if (errors := event_mismatches(received.body))}
-        assert not wrong, f"webhook bodies that do not match openapi.yaml's x-webhooks: {wrong}"
+        assert not wrong, f"webhook bodies that do not match openapi.yaml's x-event-payloads: {wrong}"
 
     def url(self, path: str = "/hook") -> str:
         return f"http://127.0.0.1:{self.server.server_port}{path}"

@@ -1,4 +1,4 @@
-"""Each event type's webhook body has its schema in openapi.yaml (`x-webhooks`), and the test
+"""Each event type's webhook body has its schema in openapi.yaml (`x-event-payloads`), and the test
 receiver (tests/webhooks/receiver.py) validates every body it receives against it."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ SPEC = yaml.safe_load((ROOT / "openapi.yaml").read_text())
 
 
 def test_every_event_type_has_its_payload_schema():
-    assert sorted(SPEC["x-webhooks"]) == sorted(EVENT_TYPES)
+    assert sorted(SPEC["x-event-payloads"]) == sorted(EVENT_TYPES)
 
 
 def _event(event_type: str, data: dict) -> dict:
@@ -35,7 +35,7 @@ def test_a_body_is_checked_against_its_own_event_type():
 
 
 def test_the_receiver_fails_the_test_on_a_body_that_breaks_its_schema():
-    with pytest.raises(AssertionError, match="x-webhooks"), Receiver() as receiver:
+    with pytest.raises(AssertionError, match="x-event-payloads"), Receiver() as receiver:
         response = httpx.post(receiver.url(), content=json.dumps(_event("contact.created", {"id": "x"})),
                               headers={"webhook-id": "msg_wrong", "content-type": "application/json"})
         assert response.status_code == 200
