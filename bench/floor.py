@@ -78,44 +78,7 @@ def _breakdown(table: str, owner: str, alias: str) -> str:
             f"AND NOT l.is_text_line GROUP BY l.tax_percentage) g) r), '[]')")
 
 
-def _collection_costs(open_cents: str) -> str:
-    """The statutory collection costs on an open amount (cents), in euros: 15 % of the first
-    €2,500, 10 % of the next €2,500, 5 % of the next €5,000, 1 % of the next €190,000, 0.5 % of
-    the rest, rounded half up to cents, at least €40 and at most €6,775."""
-    o = f"(({open_cents})::numeric / 100)"
-    tranches = (f"15 * least({o}, 2500) + 10 * least(greatest({o} - 2500, 0), 2500) "
-                f"+ 5 * least(greatest({o} - 5000, 0), 5000) + least(greatest({o} - 10000, 0), 190000) "
-                f"+ 0.5 * greatest({o} - 200000, 0)")
-    return f"least(greatest(round(({tranches}) / 100, 2), 40.00), 6775.00)"
-
-
-def _reminders_json(i: str) -> str:
-    """A portal invoice's payment-reminder state, from its sent reminder e-mails."""
-    open_ = (f"({i}.status IN ('verzonden', 'deels_betaald') AND NOT {i}.is_credit_note "
-             f"AND {i}.total_incl > {i}.amount_paid)")
-
-    def state(name: str, costs: str = "NULL", chargeable: str = "NULL") -> str:
-        return (f"json_build_object('state', {name}, 'reminders_sent', r.n, "
-                f"'last_sent_at', {_ts('r.last')}, 'collection_costs', {costs}, "
-                f"'collection_costs_chargeable_from', {chargeable})")
-
-    announced = (f"CASE WHEN {TODAY} >= r.pay_by + 1 THEN 'collection_costs_chargeable' "
-                 "ELSE 'collection_costs_announced' END")
-    costs = _collection_costs(f"{i}.total_incl - {i}.amount_paid")
-    return (f"(SELECT CASE WHEN r.n = 0 THEN {state(QUOTED_NONE)} "
-            f"WHEN NOT {open_} THEN {state(QUOTED_STOPPED)} "
-            f"WHEN r.pay_by IS NULL THEN {state(QUOTED_REMINDED)} "
-            f"ELSE {state(announced, costs, 'r.pay_by + 1')} END "
-            f"FROM (SELECT count(*) AS n, max(d.sent_at) AS last, (array_agg(d.reminder_pay_by "
-            f"ORDER BY d.reminder_step) FILTER (WHERE d.reminder_pay_by IS NOT NULL))[1] AS pay_by "
-            f"FROM invoice_delivery d WHERE d.administration_id = {i}.administration_id "
-            f"AND d.invoice_id = {i}.id AND d.reminder_step IS NOT NULL AND d.status = 'sent') r)")
-
-
-QUOTED_NONE, QUOTED_STOPPED, QUOTED_REMINDED = "'none'", "'stopped'", "'reminded'"
-
-
-def _invoice_json(i: str = "i", c: str = "c", reminders: bool = False) -> str:
+def _invoice_json(i: str = "i", c: str = "c") -> str:
     contact = ", ".join(f"'{f}', CASE WHEN {i}.status = 'concept' THEN {c}.{f} ELSE {i}.contact_{f} END"
                         for f in CONTACT_FIELDS)
     return (f"json_build_object('id', {i}.id, 'number', {i}.number, 'status', {i}.status, "
@@ -132,8 +95,7 @@ def _invoice_json(i: str = "i", c: str = "c", reminders: bool = False) -> str:
             f"AND {i}.total_incl > {i}.amount_paid THEN {i}.payment_url END, "
             f"'overdue', ({i}.status IN ('verzonden', 'deels_betaald') AND {i}.total_incl > {i}.amount_paid "
             f"AND {i}.due_date < {TODAY}), "
-            f"'created_at', {_ts(f'{i}.created_at')}, 'updated_at', {_ts(f'{i}.updated_at')}"
-            + (f", 'reminders', {_reminders_json(i)}" if reminders else "") + ")")
+            f"'created_at', {_ts(f'{i}.created_at')}, 'updated_at', {_ts(f'{i}.updated_at')})")
 
 
 def _contact_json(c: str = "c") -> str:
@@ -143,6 +105,37 @@ def _contact_json(c: str = "c") -> str:
                                                      "archived", "is_consumer"))
     return (f"json_build_object('id', {c}.id, {fields}, 'created_at', {_ts(f'{c}.created_at')}, "
             f"'updated_at', {_ts(f'{c}.updated_at')})")
+
+
+def _collection_costs(cents: str) -> str:
+    """The statutory collection costs on an open amount in cents, in cents (the scale of the
+    Besluit vergoeding voor buitengerechtelijke incassokosten, at least 40.00, at most 6,775.00)."""
+    tranches = (f"least({cents}, 250000) * 0.15 + least(greatest({cents} - 250000, 0), 250000) * 0.10 "
+                f"+ least(greatest({cents} - 500000, 0), 500000) * 0.05 "
+                f"+ least(greatest({cents} - 1000000, 0), 19000000) * 0.01 "
+                f"+ greatest({cents} - 20000000, 0) * 0.005")
+    return f"least(greatest(round({tranches}), 4000), 677500)"
+
+
+def _reminders(i: str) -> str:
+    """An invoice's payment reminder state (as the client portal shows it), from its reminder
+    e-mails that went out."""
+    is_open = (f"({i}.status IN ('verzonden', 'deels_betaald') AND NOT {i}.is_credit_note "
+               f"AND {i}.total_incl > {i}.amount_paid)")
+    sent = (f"(SELECT count(*) AS n, max(d.sent_at) AS last, (array_agg(d.reminder_pay_by ORDER BY "
+            f"d.reminder_step) FILTER (WHERE d.reminder_pay_by IS NOT NULL))[1] + 1 AS chargeable_from "
+            f"FROM invoice_delivery d WHERE d.administration_id = {i}.administration_id "
+            f"AND d.invoice_id = {i}.id AND d.reminder_step IS NOT NULL AND d.status = 'sent')")
+    costs = _money(_collection_costs(f"({i}.total_incl - {i}.amount_paid)"))
+    return (f"(SELECT CASE WHEN r.n = 0 THEN jsonb_build_object('state', 'none', 'reminders_sent', 0, "
+            f"'last_sent_at', NULL, 'collection_costs', NULL, 'collection_costs_chargeable_from', NULL) "
+            f"WHEN NOT {is_open} OR r.chargeable_from IS NULL THEN jsonb_build_object('state', CASE WHEN "
+            f"{is_open} THEN 'reminded' ELSE 'stopped' END, 'reminders_sent', r.n, 'last_sent_at', "
+            f"{_ts('r.last')}, 'collection_costs', NULL, 'collection_costs_chargeable_from', NULL) "
+            f"ELSE jsonb_build_object('state', CASE WHEN {TODAY} >= r.chargeable_from THEN "
+            f"'collection_costs_chargeable' ELSE 'collection_costs_announced' END, 'reminders_sent', r.n, "
+            f"'last_sent_at', {_ts('r.last')}, 'collection_costs', {costs}, "
+            f"'collection_costs_chargeable_from', r.chargeable_from) END FROM {sent} r)")
 
 
 def _document_contact(alias: str, c: str) -> str:
@@ -233,7 +226,6 @@ INVOICE_GET = f"""
 CONTACT_GET = f"""
     SELECT {_contact_json()}::text FROM contact c
     WHERE c.administration_id = %(administration)s AND c.id = %(id)s::uuid"""
-PORTAL_INVOICE = _invoice_json("i", "me", reminders=True)
 PORTAL = f"""
     WITH me AS (SELECT * FROM contact WHERE administration_id = %(administration)s
                 AND external_id = %(external_id)s LIMIT 1),
@@ -264,7 +256,9 @@ PORTAL = f"""
             'active_subscriptions', (SELECT count(*) FROM subscription s WHERE s.administration_id =
                                      %(administration)s AND s.contact_id = me.id AND s.status = 'actief'),
             'balance', {_money('(SELECT balance FROM summary)')}),
-        'invoices', COALESCE((SELECT json_agg({PORTAL_INVOICE} ORDER BY i.n) FROM shown i), '[]'),
+        'invoices', COALESCE((SELECT json_agg(({_invoice_json('i', 'me')})::jsonb
+                                              || jsonb_build_object('reminders', {_reminders('i')})
+                                              ORDER BY i.n) FROM shown i), '[]'),
         'quotes', COALESCE((SELECT json_agg(d ORDER BY quote_date DESC, created_at DESC, id DESC) FROM (
             SELECT {_quote_json('q', 'me')} AS d, q.quote_date, q.created_at, q.id FROM quote q
             WHERE q.administration_id = %(administration)s AND q.contact_id = me.id
