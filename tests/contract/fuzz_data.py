@@ -39,8 +39,8 @@ from webhooks.urls import UrlPolicy
 #: Invoices each positive POST /invoices/{id}/credit takes one of (a full credit note makes
 #: an invoice `gecrediteerd`, and a second one is 409), and accepted quotes each positive
 #: POST /quotes/{id}/invoice takes one of.
-CREDITABLE = 320
-ACCEPTED_QUOTES = 320
+CREDITABLE = 260
+ACCEPTED_QUOTES = 260
 #: Open invoices with a total far above any generated payment, so that payments, payment
 #: links and statement matches find an amount still open.
 OPEN_INVOICES = 40

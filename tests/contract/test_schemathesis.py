@@ -122,7 +122,7 @@ def test_schemathesis_cli_against_gunicorn(tmp_path):
              "--seed", str(seed), "--max-examples", str(FUZZ_EXAMPLES),
              "--workers", "1", "--generation-database", "none", "--no-color",
              "--request-timeout", "10", "--generation-allow-x00", "false"],
-            cwd=tmp_path, capture_output=True, text=True, timeout=600,
+            cwd=tmp_path, capture_output=True, text=True, timeout=900,
             env={**os.environ, "SCHEMATHESIS_HOOKS": "tests.contract.schemathesis_hooks",
                  "PYTHONPATH": str(ROOT), "FUZZ_DATA": str(data_file),
                  "FUZZ_REFUSED": str(tmp_path / "refused.jsonl")},
