@@ -221,8 +221,8 @@ def step_due_on(steps: tuple[Step, ...], index: int, due_date: date,
 
 # ------------------------------------------------------------------ the reminder run
 
-class InvoiceFacts(Protocol):
-    """What an invoice's reminder state depends on: an `Invoice`, or the values of one."""
+class InvoiceAmounts(Protocol):
+    """What an invoice's reminder state depends on: an Invoice, or the read path's values."""
 
     @property
     def status(self) -> str: ...
@@ -234,7 +234,7 @@ class InvoiceFacts(Protocol):
     def amount_paid(self) -> Decimal: ...
 
 
-def _open(invoice: InvoiceFacts) -> bool:
+def _open(invoice: InvoiceAmounts) -> bool:
     return (invoice.status in OPEN_STATUSES and not invoice.is_credit_note
             and invoice.total_incl - invoice.amount_paid > 0)
 
@@ -335,7 +335,7 @@ class ReminderState:
     chargeable_from: date | None
 
 
-def reminder_state(invoice: InvoiceFacts, deliveries: list, today: date) -> ReminderState:
+def reminder_state(invoice: InvoiceAmounts, deliveries: list, today: date) -> ReminderState:
     """Where an invoice stands, from its reminder deliveries (models.deliveries rows)."""
     sent = sorted((d for d in deliveries if d.status == "sent"), key=lambda d: d.reminder_step)
     if not sent:
