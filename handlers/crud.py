@@ -13,23 +13,43 @@ delete 204, a list the list envelope. A handlers module names its standard opera
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Callable
 from typing import Any
 
 from models import serialize
+from models.listing import PAGING
 from paydock.responses import location
 
 
+def _late(function: Callable) -> Callable:
+    """`function`, looked up on its module at each call as `module.function(...)` in a
+    hand-written handler would be, so that whatever the module holds then is what runs
+    (model functions and serializers alike)."""
+    module, name = sys.modules[function.__module__], function.__name__
+
+    def call(*args, **kwargs):
+        return getattr(module, name)(*args, **kwargs)
+    return call
+
+
 def _lister(list_rows: Callable, page: Callable) -> Callable:
-    """GET /things: the list's query parameters are the model function's keyword arguments."""
+    """GET /things: the list's query parameters are the model function's keyword arguments,
+    its `**paging` the paging parameters every list takes (models.listing.PAGING)."""
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    parameters = [inspect.Parameter("caller", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    for parameter in list(inspect.signature(list_rows).parameters.values())[1:]:
+        if parameter.kind == inspect.Parameter.VAR_KEYWORD:
+            parameters += [inspect.Parameter(name, keyword, default=default)
+                           for name, default in PAGING.items()]
+        else:
+            parameters.append(parameter.replace(kind=keyword))
+    list_rows = _late(list_rows)
 
-    def handler(caller, **filters):
-        return page(list_rows(caller.administration_id, **filters))
+    def handler(caller, **query):
+        return page(list_rows(caller.administration_id, **query))
 
-    model_parameters = list(inspect.signature(list_rows).parameters.values())[1:]
-    caller = inspect.Parameter("caller", inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    handler.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [caller] + [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in model_parameters])
+    handler.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     return handler
 
 
@@ -65,7 +85,8 @@ def operations(collection: str, item: Callable[[Any], Any], *, page: Callable | 
     them: `list`, `create`, `get`, `replace`, `update` and `delete`, each bound to its model
     function. `item` serialises one row; `page` a list's page (default: `item` per row in
     the list envelope)."""
-    page = page or (lambda listed: serialize.page(listed, item))
+    item = _late(item)
+    page = _late(page) if page else (lambda listed: serialize.page(listed, item))
     builders: dict[str, Callable[[Callable], Callable]] = {
         "list": lambda f: _lister(f, page),
         "create": lambda f: _creator(f, item, collection),
@@ -79,7 +100,7 @@ def operations(collection: str, item: Callable[[Any], Any], *, page: Callable | 
         raise TypeError(f"not a standard operation: {', '.join(unknown)}")
     handlers = []
     for kind, function in model_functions.items():
-        handler = builders[kind](function)
+        handler = builders[kind](function if kind == "list" else _late(function))
         # Named after the model function it calls, for tracebacks and profiles.
         handler.__name__ = handler.__qualname__ = function.__name__
         handlers.append(handler)

@@ -16,31 +16,31 @@ from __future__ import annotations
 import functools
 import operator
 import uuid
-from datetime import timedelta
 
 import peewee
 
 from models import serialize
-from models.contacts import Contact
-from models.db import MoneyField, TenantModel, database, utcnow
+from models.db import database, utcnow
 from models.errors import Conflict, Invalid
 from models.events import record_event
-from models.invoices import Invoice, business_today, create_invoice, document_date, get_invoice
+from models.invoices import Invoice, business_today, create_invoice, get_invoice
 from models.lines import (
     DocumentLine,
+    LinedDocument,
     as_invoice_lines,
     attach_lines,
     build_lines,
+    change_header,
     delete_lines,
     get_document,
     insert_document,
+    new_header,
     set_lines,
     store_lines,
     with_contact,
 )
-from models.listing import Page, filter_contact_and_dates, paginate, parse_statuses
+from models.listing import LIST_INDEXES, Page, filter_contact_and_dates, paginate, parse_statuses
 from models.numbering import next_number
-from models.parsing import parse_date, referenced
 from models.tenancy import Administration
 
 #: The series quotes are numbered in (models.numbering), and the prefix of their numbers.
@@ -71,26 +71,17 @@ CONCEPT_ONLY_FIELDS = ("contact_id", "quote_date", "reference", "currency", "lin
 UNANSWERED = ("concept", "verzonden", "verlopen")
 
 
-class Quote(TenantModel):
+class Quote(LinedDocument):
     administration = peewee.ForeignKeyField(Administration, on_delete="CASCADE", index=False)
     number = peewee.CharField(max_length=32, null=True)
     # The stored status; `status_shown` adds the computed `verlopen`.
     status = peewee.CharField(max_length=20, default="concept")
-    contact = peewee.ForeignKeyField(Contact)
     quote_date = peewee.DateField()
     valid_until = peewee.DateField()
-    currency = peewee.CharField(max_length=3, default="EUR")
-    reference = peewee.CharField(max_length=200, null=True)
-    note = peewee.TextField(null=True)
-    total_incl = MoneyField(default=0)
-    total_vat = MoneyField(default=0)
-    total_excl = MoneyField(default=0)
     # The invoice this quote became; unique, so no two quotes share one.
     invoice = peewee.ForeignKeyField(Invoice, null=True, backref="+")
 
     # Set by peewee for the foreign keys, and by attach_lines().
-    administration_id: uuid.UUID
-    contact_id: uuid.UUID
     invoice_id: uuid.UUID | None
     loaded_lines: list[QuoteLine]
 
@@ -98,8 +89,7 @@ class Quote(TenantModel):
         indexes = (
             (("administration", "number"), True),
             (("administration", "invoice"), True),
-            (("administration", "created_at", "id"), False),
-            (("administration", "updated_at"), False),
+            *LIST_INDEXES,
             (("administration", "status", "valid_until"), False),
             (("administration", "contact", "created_at"), False),
             (("administration", "quote_date"), False),
@@ -205,13 +195,8 @@ def _check_validity(quote: Quote) -> None:
 @database.atomic()
 def create_quote(administration_id, data: dict) -> Quote:
     """POST /quotes: a concept, or a sent quote at once with `status: verzonden`."""
-    contact = referenced(Contact, administration_id, data["contact_id"], "contact_id")
-    quote_date = document_date(data.get("quote_date"), "quote_date") or business_today()
-    valid_until = parse_date(data.get("valid_until"), "valid_until") or quote_date + timedelta(
-        days=VALIDITY_DAYS)
-    quote = Quote(administration=administration_id, status="concept", contact=contact,
-                  quote_date=quote_date, valid_until=valid_until, currency=data.get("currency") or "EUR",
-                  reference=data.get("reference"), note=data.get("note"))
+    quote = Quote(status="concept", **new_header(administration_id, data, "quote_date", "valid_until",
+                                                 lambda: VALIDITY_DAYS))
     _check_validity(quote)
     set_lines(quote, build_lines(administration_id, data.get("lines") or [], QuoteLine))
     change_status(quote, data.get("status") or "concept", "request")
@@ -233,15 +218,7 @@ def update_quote(administration_id, quote_id, data: dict) -> Quote:
     if "valid_until" in data and previous not in UNANSWERED:
         raise Conflict(f"{label} is {previous}: valid_until can change only until the customer answers",
                        allowed=[])
-    if "contact_id" in data:
-        quote.contact = referenced(Contact, administration_id, data["contact_id"], "contact_id")
-    if data.get("quote_date") is not None:
-        quote.quote_date = document_date(data["quote_date"], "quote_date") or quote.quote_date
-    if data.get("valid_until") is not None:
-        quote.valid_until = parse_date(data["valid_until"], "valid_until") or quote.valid_until
-    for field in ("reference", "note", "currency"):
-        if field in data:
-            setattr(quote, field, data[field])
+    change_header(quote, administration_id, data, "quote_date", "valid_until")
     _check_validity(quote)
     # The status is checked from where the new valid_until puts the quote: extending an
     # expired quote makes it `verzonden` again, so it can be accepted in the same request.
