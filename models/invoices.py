@@ -23,13 +23,10 @@ from models.events import record_event
 from models.lines import (
     DocumentLine,
     LinedDocument,
-    attach_lines,
-    build_lines,
-    delete_lines,
+    create_document,
+    delete_document,
     get_document,
-    insert_document,
     new_header,
-    set_lines,
 )
 from models.listing import LIST_INDEXES, Page, filter_contact_and_dates, paginate, parse_statuses
 from models.numbering import next_number
@@ -327,11 +324,8 @@ def create_invoice(administration_id, data: dict) -> Invoice:
                         lambda: payment_term_days(administration_id))
     check_due_date(header["invoice_date"], header["due_date"])
     invoice = Invoice(status="concept", is_credit_note=False, amount_paid=Decimal("0.00"), **header)
-    set_lines(invoice, build_lines(administration_id, data.get("lines") or [], InvoiceLine))
-    change_status(invoice, data.get("status") or "concept", "request")
-    insert_document(invoice, InvoiceLine)
-    record_event(administration_id, "invoice.created", serialize.invoice_document(invoice))
-    return invoice
+    return create_document(invoice, administration_id, data, InvoiceLine, change_status=change_status,
+                           event="invoice.created", serializer=serialize.invoice_document)
 
 
 @database.atomic()
@@ -341,8 +335,5 @@ def delete_invoice(administration_id, invoice_id) -> None:
     if invoice.issued:
         raise Conflict(f"invoice {invoice.number} is {invoice.status}: only a concept can be deleted; "
                        "correct an issued invoice with a credit note")
-    attach_lines([invoice], InvoiceLine)
-    data = serialize.invoice_document(invoice)
-    delete_lines(invoice, InvoiceLine)
-    invoice.delete_instance()
+    data = delete_document(invoice, InvoiceLine, serialize.invoice_document)
     record_event(administration_id, "invoice.deleted", data)

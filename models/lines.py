@@ -21,6 +21,8 @@ import peewee
 from models.contacts import Contact
 from models.db import MoneyField, QuantityField, RateField, TenantModel, utcnow
 from models.errors import Invalid, NotFound
+from models.events import record_event
+from models.listing import Page, paginate
 from models.money import to_decimal, to_money, to_quantity
 from models.parsing import missing_reference, parse_date, parse_uuid, reference_uuid, referenced
 from models.periods import add_months, business_today
@@ -240,6 +242,13 @@ def attach_lines(documents: list, model: type[DocumentLine]) -> list:
     return documents
 
 
+def page_with_lines(query, line_model: type[DocumentLine], administration_id, **paging) -> Page:
+    """One page (models.listing.paginate) of `query`'s documents, with their lines (one query more)."""
+    page = paginate(query, line_model.owner().rel_model, administration_id=administration_id, **paging)
+    attach_lines(page.rows, line_model)
+    return page
+
+
 def with_contact(line_model: type[DocumentLine], administration_id) -> peewee.ModelSelect:
     """The administration's documents of `line_model`'s kind, each with its contact (one join)."""
     model = line_model.owner().rel_model
@@ -262,6 +271,29 @@ def insert_document(document, line_model: type[DocumentLine]) -> None:
     document.created_at = document.updated_at = utcnow()
     document.save(force_insert=True)
     store_lines(document, line_model)
+
+
+def create_document(document, administration_id, data: dict, line_model: type[DocumentLine], *,
+                    change_status: Callable[[Any, str, str], Any], event: str,
+                    serializer: Callable[[Any], dict]) -> Any:
+    """Write a new invoice or quote with the request's lines, in the status the request asks
+    for (a concept when it asks none), and its created `event`; the status change sees the
+    lines and their totals. Returns the document."""
+    set_lines(document, build_lines(administration_id, data.get("lines") or [], line_model))
+    change_status(document, data.get("status") or "concept", "request")
+    insert_document(document, line_model)
+    record_event(administration_id, event, serializer(document))
+    return document
+
+
+def delete_document(document, line_model: type[DocumentLine], serializer: Callable[[Any], dict]) -> dict:
+    """Delete the document and its lines; returns it as `serializer` showed it, lines and all,
+    for its deleted event."""
+    attach_lines([document], line_model)
+    data = serializer(document)
+    delete_lines(document, line_model)
+    document.delete_instance()
+    return data
 
 
 def delete_lines(document, model: type[DocumentLine]) -> None:

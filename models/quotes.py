@@ -31,15 +31,16 @@ from models.lines import (
     attach_lines,
     build_lines,
     change_header,
-    delete_lines,
+    create_document,
+    delete_document,
     get_document,
-    insert_document,
     new_header,
+    page_with_lines,
     set_lines,
     store_lines,
     with_contact,
 )
-from models.listing import LIST_INDEXES, Page, filter_contact_and_dates, paginate, parse_statuses
+from models.listing import LIST_INDEXES, Page, filter_contact_and_dates, matching, parse_statuses
 from models.numbering import next_number
 from models.tenancy import Administration
 
@@ -166,9 +167,8 @@ def status_condition(statuses: list[str]):
     return functools.reduce(operator.or_, parts)
 
 
-def list_quotes(administration_id, *, limit=100, offset=0, status=None, contact_id=None, date_from=None,
-                date_to=None, updated_since=None, number=None,
-                starting_after=None, ending_before=None) -> Page:
+def list_quotes(administration_id, *, status=None, contact_id=None, date_from=None, date_to=None,
+                number=None, **paging) -> Page:
     """One page of quotes with contacts and lines, in at most three queries whatever the page size."""
     query = with_contact(QuoteLine, administration_id)
     statuses = parse_statuses(status, STATUSES)
@@ -176,13 +176,8 @@ def list_quotes(administration_id, *, limit=100, offset=0, status=None, contact_
         query = query.where(status_condition(statuses))
     query = filter_contact_and_dates(query, Quote, Quote.quote_date, contact_id=contact_id,
                                      date_from=date_from, date_to=date_to)
-    if number is not None:
-        query = query.where(Quote.number == number)
-    page = paginate(query, Quote, limit=limit, offset=offset,
-                    administration_id=administration_id, starting_after=starting_after,
-                    ending_before=ending_before, updated_since=updated_since)
-    attach_lines(page.rows, QuoteLine)
-    return page
+    return page_with_lines(matching(query, None, (), ((Quote.number, number),)), QuoteLine,
+                           administration_id, **paging)
 
 
 # ------------------------------------------------------------------ changes
@@ -198,11 +193,8 @@ def create_quote(administration_id, data: dict) -> Quote:
     quote = Quote(status="concept", **new_header(administration_id, data, "quote_date", "valid_until",
                                                  lambda: VALIDITY_DAYS))
     _check_validity(quote)
-    set_lines(quote, build_lines(administration_id, data.get("lines") or [], QuoteLine))
-    change_status(quote, data.get("status") or "concept", "request")
-    insert_document(quote, QuoteLine)
-    record_event(administration_id, "quote.created", serialize.quote(quote))
-    return quote
+    return create_document(quote, administration_id, data, QuoteLine, change_status=change_status,
+                           event="quote.created", serializer=serialize.quote)
 
 
 @database.atomic()
@@ -243,11 +235,7 @@ def delete_quote(administration_id, quote_id) -> None:
     if quote.status != "concept":
         raise Conflict(f"quote {quote.number} is {quote.status_shown}: only a concept can be deleted; "
                        "reject a sent quote with status afgewezen")
-    attach_lines([quote], QuoteLine)
-    data = serialize.quote(quote)
-    delete_lines(quote, QuoteLine)
-    quote.delete_instance()
-    record_event(administration_id, "quote.deleted", data)
+    record_event(administration_id, "quote.deleted", delete_document(quote, QuoteLine, serialize.quote))
 
 
 @database.atomic()

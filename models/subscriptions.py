@@ -33,11 +33,12 @@ from models.lines import (
     build_lines,
     get_document,
     insert_document,
+    page_with_lines,
     set_lines,
     store_lines,
     with_contact,
 )
-from models.listing import LIST_INDEXES, Page, filter_contact_and_dates, paginate, parse_statuses
+from models.listing import LIST_INDEXES, Page, filter_contact_and_dates, parse_statuses
 from models.parsing import parse_date, referenced
 from models.periods import MONTHS_PER_INTERVAL, first_index_on_or_after, period_start
 from models.tenancy import Administration
@@ -166,9 +167,8 @@ def get_subscription(administration_id, subscription_id) -> Subscription:
 
 
 
-def list_subscriptions(administration_id, *, limit=100, offset=0, status=None, contact_id=None,
-                       date_from=None, date_to=None, updated_since=None,
-                       starting_after=None, ending_before=None) -> Page:
+def list_subscriptions(administration_id, *, status=None, contact_id=None, date_from=None, date_to=None,
+                       **paging) -> Page:
     """One page of subscriptions with contacts and lines, in at most three queries whatever the page size."""
     query = with_contact(SubscriptionLine, administration_id)
     statuses = parse_statuses(status, STATUSES)
@@ -176,11 +176,7 @@ def list_subscriptions(administration_id, *, limit=100, offset=0, status=None, c
         query = query.where(Subscription.status.in_(statuses))
     query = filter_contact_and_dates(query, Subscription, Subscription.start_date, contact_id=contact_id,
                                      date_from=date_from, date_to=date_to)
-    page = paginate(query, Subscription, limit=limit, offset=offset,
-                    administration_id=administration_id, starting_after=starting_after,
-                    ending_before=ending_before, updated_since=updated_since)
-    attach_lines(page.rows, SubscriptionLine)
-    return page
+    return page_with_lines(query, SubscriptionLine, administration_id, **paging)
 
 
 # ------------------------------------------------------------------ changes
