@@ -102,9 +102,40 @@ def _contact_json(c: str = "c") -> str:
     fields = ", ".join(f"'{f}', {c}.{f}" for f in ("name", "email", "phone", "company_name", "address",
                                                      "postal_code", "city", "country", "vat_number",
                                                      "kvk_number", "iban", "external_id", "notes",
-                                                     "archived"))
+                                                     "archived", "is_consumer"))
     return (f"json_build_object('id', {c}.id, {fields}, 'created_at', {_ts(f'{c}.created_at')}, "
             f"'updated_at', {_ts(f'{c}.updated_at')})")
+
+
+def _collection_costs(cents: str) -> str:
+    """The statutory collection costs on an open amount in cents, in cents (the scale of the
+    Besluit vergoeding voor buitengerechtelijke incassokosten, at least 40.00, at most 6,775.00)."""
+    tranches = (f"least({cents}, 250000) * 0.15 + least(greatest({cents} - 250000, 0), 250000) * 0.10 "
+                f"+ least(greatest({cents} - 500000, 0), 500000) * 0.05 "
+                f"+ least(greatest({cents} - 1000000, 0), 19000000) * 0.01 "
+                f"+ greatest({cents} - 20000000, 0) * 0.005")
+    return f"least(greatest(round({tranches}), 4000), 677500)"
+
+
+def _reminders(i: str) -> str:
+    """An invoice's payment reminder state (as the client portal shows it), from its reminder
+    e-mails that went out."""
+    is_open = (f"({i}.status IN ('verzonden', 'deels_betaald') AND NOT {i}.is_credit_note "
+               f"AND {i}.total_incl > {i}.amount_paid)")
+    sent = (f"(SELECT count(*) AS n, max(d.sent_at) AS last, (array_agg(d.reminder_pay_by ORDER BY "
+            f"d.reminder_step) FILTER (WHERE d.reminder_pay_by IS NOT NULL))[1] + 1 AS chargeable_from "
+            f"FROM invoice_delivery d WHERE d.administration_id = {i}.administration_id "
+            f"AND d.invoice_id = {i}.id AND d.reminder_step IS NOT NULL AND d.status = 'sent')")
+    costs = _money(_collection_costs(f"({i}.total_incl - {i}.amount_paid)"))
+    return (f"(SELECT CASE WHEN r.n = 0 THEN jsonb_build_object('state', 'none', 'reminders_sent', 0, "
+            f"'last_sent_at', NULL, 'collection_costs', NULL, 'collection_costs_chargeable_from', NULL) "
+            f"WHEN NOT {is_open} OR r.chargeable_from IS NULL THEN jsonb_build_object('state', CASE WHEN "
+            f"{is_open} THEN 'reminded' ELSE 'stopped' END, 'reminders_sent', r.n, 'last_sent_at', "
+            f"{_ts('r.last')}, 'collection_costs', NULL, 'collection_costs_chargeable_from', NULL) "
+            f"ELSE jsonb_build_object('state', CASE WHEN {TODAY} >= r.chargeable_from THEN "
+            f"'collection_costs_chargeable' ELSE 'collection_costs_announced' END, 'reminders_sent', r.n, "
+            f"'last_sent_at', {_ts('r.last')}, 'collection_costs', {costs}, "
+            f"'collection_costs_chargeable_from', r.chargeable_from) END FROM {sent} r)")
 
 
 def _document_contact(alias: str, c: str) -> str:
@@ -225,7 +256,9 @@ PORTAL = f"""
             'active_subscriptions', (SELECT count(*) FROM subscription s WHERE s.administration_id =
                                      %(administration)s AND s.contact_id = me.id AND s.status = 'actief'),
             'balance', {_money('(SELECT balance FROM summary)')}),
-        'invoices', COALESCE((SELECT json_agg({_invoice_json('i', 'me')} ORDER BY i.n) FROM shown i), '[]'),
+        'invoices', COALESCE((SELECT json_agg(({_invoice_json('i', 'me')})::jsonb
+                                              || jsonb_build_object('reminders', {_reminders('i')})
+                                              ORDER BY i.n) FROM shown i), '[]'),
         'quotes', COALESCE((SELECT json_agg(d ORDER BY quote_date DESC, created_at DESC, id DESC) FROM (
             SELECT {_quote_json('q', 'me')} AS d, q.quote_date, q.created_at, q.id FROM quote q
             WHERE q.administration_id = %(administration)s AND q.contact_id = me.id

@@ -11,7 +11,9 @@ the provider later says happened to it.
   `ProviderTransaction` is UNIQUE per (administration, provider, provider reference), in
   the transaction that writes the payment, however often and however concurrently the
   webhook is called.
-- A paid payment that leaves the invoice partly paid gets a new link for the rest.
+- A paid payment that leaves the invoice partly paid gets a new link for the rest. When the
+  provider cannot make that link, the payment stays registered and the webhook answers 503,
+  so the provider calls again and that call makes the link.
 - The webhook URL carries a secret token per administration instead of an API key; a
   payment id the administration has no link for (unknown, or another administration's)
   changes nothing.

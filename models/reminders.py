@@ -26,6 +26,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Protocol
 
 import peewee
 
@@ -220,7 +221,20 @@ def step_due_on(steps: tuple[Step, ...], index: int, due_date: date,
 
 # ------------------------------------------------------------------ the reminder run
 
-def _open(invoice: Invoice) -> bool:
+class InvoiceAmounts(Protocol):
+    """What an invoice's reminder state depends on: an Invoice, or the read path's values."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def is_credit_note(self) -> bool: ...
+    @property
+    def total_incl(self) -> Decimal: ...
+    @property
+    def amount_paid(self) -> Decimal: ...
+
+
+def _open(invoice: InvoiceAmounts) -> bool:
     return (invoice.status in OPEN_STATUSES and not invoice.is_credit_note
             and invoice.total_incl - invoice.amount_paid > 0)
 
@@ -321,7 +335,7 @@ class ReminderState:
     chargeable_from: date | None
 
 
-def reminder_state(invoice: Invoice, deliveries: list, today: date) -> ReminderState:
+def reminder_state(invoice: InvoiceAmounts, deliveries: list, today: date) -> ReminderState:
     """Where an invoice stands, from its reminder deliveries (models.deliveries rows)."""
     sent = sorted((d for d in deliveries if d.status == "sent"), key=lambda d: d.reminder_step)
     if not sent:

@@ -12,6 +12,11 @@ cent. Boxes of the Dutch return:
 - 1e: rate 0 % (0 % of niet bij u belast); turnover only
 
 Documents in another currency are left out and counted in `excluded_documents`.
+
+SQL sums line amounts per document and rate only: at most 1000 lines (InvoiceLines
+maxItems) of at most 999,999,998,900,000 cents stay within a signed 64-bit integer, which
+SQLite raises on rather than widening. The documents are added up in Python Decimals, so a
+period's figures may pass that range (tests/api/test_vat_report.py checks both).
 """
 
 from __future__ import annotations

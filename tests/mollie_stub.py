@@ -4,7 +4,8 @@ It answers `POST /v2/payments`, `GET /v2/payments/{id}` and `GET /v2/payments/{i
 with the request and response shapes of Mollie's API reference (amounts as
 `{"currency": "EUR", "value": "10.00"}`, HAL `_links` with `checkout`, errors as
 `{"status", "title", "detail"}` problems, `application/hal+json`), and keeps every request
-it received. Tests play the customer and the merchant with `pay`, `expire` and `refund`.
+it received. Tests play the customer and the merchant with `pay`, `expire` and `refund`,
+and an outage with `trouble` (error answers, or answers slower than PayDock waits).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import json
 import re
 import secrets
 import threading
+import time
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,6 +36,8 @@ class MollieStub:
         self.refunds: dict[str, list[dict]] = {}
         self.requests: list[dict] = []
         self.lock = threading.Lock()
+        #: While set (see `trouble`): how requests are answered instead of by the API.
+        self.fault: dict | None = None
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1},
@@ -91,6 +96,30 @@ class MollieStub:
             payment["_links"]["refunds"] = {"href": f"{self.url}/v2/payments/{payment_id}/refunds",
                                             "type": "application/hal+json"}
             return refund_id
+
+    @contextmanager
+    def trouble(self, status: int = 503, *, html: bool = False, delay: float = 0.0,
+                methods: tuple[str, ...] = ("GET", "POST")):
+        """Mollie in trouble while the block runs: requests with these methods are answered
+        `status` (a Mollie problem, or a load balancer's HTML page when `html`), after `delay`
+        seconds (at most 5) when it is set. Such requests are not recorded as API calls."""
+        self.fault = {"status": status, "html": html, "delay": min(delay, 5.0), "methods": methods}
+        try:
+            yield self
+        finally:
+            self.fault = None
+
+    def _faulty(self, method: str) -> tuple[int, bytes, str] | None:
+        fault = self.fault
+        if fault is None or method not in fault["methods"]:
+            return None
+        if fault["delay"]:
+            time.sleep(fault["delay"])
+        if fault["html"]:
+            return fault["status"], b"<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html"
+        body = {"status": fault["status"], "title": "Service Unavailable",
+                "detail": "Mollie is temporarily unavailable"}
+        return fault["status"], json.dumps(body).encode(), "application/hal+json"
 
     # ---------------------------------------------------------------- the API
 
@@ -163,15 +192,22 @@ class MollieStub:
                 raw = self.rfile.read(length) if length else b""
                 body = json.loads(raw) if raw.strip() else None
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                stub.requests.append({"method": self.command, "path": self.path, "headers": headers,
-                                      "body": body})
-                status, answer = stub.answer(self.command, self.path, headers, body)
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/hal+json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                faulty = stub._faulty(self.command)
+                if faulty is not None:
+                    status, data, content_type = faulty
+                else:
+                    stub.requests.append({"method": self.command, "path": self.path, "headers": headers,
+                                          "body": body})
+                    status, answer = stub.answer(self.command, self.path, headers, body)
+                    data, content_type = json.dumps(answer).encode(), "application/hal+json"
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", content_type)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):   # the caller stopped waiting
+                    pass
 
             do_GET = do_POST = _serve
 

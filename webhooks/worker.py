@@ -47,6 +47,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -192,6 +193,50 @@ class Pacer:
         return not self.stopping.is_set()
 
 
+class EndpointConnections:
+    """Each endpoint's own keep-alive HTTP connection (an httpcore pool of one), held by the
+    thread serving the endpoint and kept for its next batch afterwards.
+
+    One pool per endpoint rather than one pool for all: a shared pool takes its lock and
+    checks every open connection (a poll() each) twice per request, and at hundreds of
+    requests a second over dozens of endpoints the threads queue on that lock. A thread
+    owns its endpoint's pool while it serves it, so nothing is shared per request. At
+    most `keep` idle connections stay open, the least recently used closed first."""
+
+    def __init__(self, keep: int, keepalive_expiry: float = 30.0) -> None:
+        self.keep = keep
+        self.keepalive_expiry = keepalive_expiry
+        self._idle: OrderedDict[uuid.UUID, httpcore.ConnectionPool] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, endpoint_id: uuid.UUID) -> httpcore.ConnectionPool:
+        with self._lock:
+            pool = self._idle.pop(endpoint_id, None)
+        return pool or httpcore.ConnectionPool(max_connections=1, max_keepalive_connections=1,
+                                               keepalive_expiry=self.keepalive_expiry)
+
+    def give_back(self, endpoint_id: uuid.UUID, pool: httpcore.ConnectionPool) -> None:
+        surplus = []
+        with self._lock:
+            if endpoint_id in self._idle:  # another thread's meanwhile: keep one of them
+                surplus.append(self._idle.pop(endpoint_id))
+            self._idle[endpoint_id] = pool
+            while len(self._idle) > self.keep:
+                surplus.append(self._idle.popitem(last=False)[1])
+        for extra in surplus:
+            extra.close()
+
+    def __len__(self) -> int:
+        return len(self._idle)
+
+    def close(self) -> None:
+        with self._lock:
+            pools = list(self._idle.values())
+            self._idle.clear()
+        for pool in pools:
+            pool.close()
+
+
 class DeliveryWorker:
     """Sends webhook deliveries; one instance per process. `run`/`run_once` are called from
     one thread; the instance serves endpoints on its own pool of threads."""
@@ -212,9 +257,7 @@ class DeliveryWorker:
         # httpcore, the transport under httpx, used directly: it never follows redirects or
         # reads proxy settings from the environment, and costs a third less CPU per request
         # (measured: 0.39-0.47 ms against 0.62-0.65 ms through httpx.Client).
-        self.http = httpcore.ConnectionPool(max_connections=self.concurrency,
-                                            max_keepalive_connections=self.concurrency,
-                                            keepalive_expiry=30.0)
+        self.http = EndpointConnections(keep=self.concurrency)
         self.timeouts = {"connect": self.timeout, "read": self.timeout, "write": self.timeout,
                          "pool": self.timeout}
         self.pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="webhook")
@@ -394,18 +437,20 @@ class DeliveryWorker:
         event order, one at a time, recording as it goes; returns the attempts made."""
         attempts = 0
         outcomes: list[Outcome] = []
+        connection: httpcore.ConnectionPool | None = None
         try:
             with database.connection_context():
                 deliveries = self._due_deliveries(endpoint)
             pacer = Pacer(self.interval, self._first_wait(endpoint), self.stopping)
             recorded = time.monotonic()
+            connection = self.http.take(endpoint.id) if deliveries else None
             for delivery in deliveries:
                 if self.interval and not pacer.wait():
                     break
                 if self.stopping.is_set():
                     break
                 started = self.clock()
-                result = self.send(endpoint, delivery, started)
+                result = self.send(endpoint, delivery, started, connection)
                 attempts += 1
                 outcomes.append(Outcome(delivery, result, started, self.clock()))
                 if result.ends_batch or time.monotonic() - recorded >= RECORD_EVERY:
@@ -418,6 +463,8 @@ class DeliveryWorker:
         except Exception:
             log.exception("serving webhook endpoint %s failed", endpoint.id)
         finally:
+            if connection is not None:
+                self.http.give_back(endpoint.id, connection)
             try:
                 with database.connection_context():
                     self.record(endpoint, outcomes, release=True)
@@ -451,8 +498,10 @@ class DeliveryWorker:
         since = (self.clock() - endpoint.last_attempt_at).total_seconds()
         return min(max(self.interval - since, 0.0), self.interval)
 
-    def send(self, endpoint: WebhookEndpoint, delivery: WebhookDelivery, now: datetime) -> AttemptResult:
-        """One signed POST of the event's payload to the endpoint."""
+    def send(self, endpoint: WebhookEndpoint, delivery: WebhookDelivery, now: datetime,
+             connection: httpcore.ConnectionPool | None = None) -> AttemptResult:
+        """One signed POST of the event's payload to the endpoint (over `connection`, the
+        endpoint's own keep-alive connection, when the caller holds it)."""
         try:
             target = check_url(endpoint.url, self.policy)
         except UnsafeUrl as exc:
@@ -472,8 +521,11 @@ class DeliveryWorker:
             extensions["sni_hostname"] = target.server_name
         started = time.perf_counter()
         retry_after = None
+        own = connection is None
+        if connection is None:
+            connection = self.http.take(endpoint.id)
         try:
-            with self.http.stream("POST", target.url, headers=fields, content=content,
+            with connection.stream("POST", target.url, headers=fields, content=content,
                                   extensions=extensions) as response:
                 status: int | None = response.status
                 if response.status in PUSHBACK_STATUSES:
@@ -492,6 +544,9 @@ class DeliveryWorker:
             status, error = None, f"timed out after {self.timeout:g} s"
         except HTTP_ERRORS as exc:
             status, error = None, f"{type(exc).__name__}: {exc}"
+        finally:
+            if own:
+                self.http.give_back(endpoint.id, connection)
         elapsed_ms = round((time.perf_counter() - started) * 1000)
         return AttemptResult(status, error[:500] if error else None, elapsed_ms, retry_after)
 

@@ -230,8 +230,8 @@ def test_a_payment_for_40_percent_leaves_the_invoice_partly_paid_with_a_link_for
     rest = stub.created()[-1]
     assert rest["amount"] == {"currency": "EUR", "value": "203.40"}
     assert rest["description"] == invoice["number"]
-    new_id = next(pid for pid, p in stub.payments.items() if p["amount"]["value"] == "203.40"
-                  and p["description"] == invoice["number"])
+    new_id = list(stub.payments)[-1]   # the payment made last (numbers repeat across administrations)
+    assert stub.payments[new_id]["amount"]["value"] == "203.40"
     assert shown["payment_url"] == stub.payments[new_id]["_links"]["checkout"]["href"]
     # Mollie calling again about the first payment changes nothing and makes no third link.
     links_before = len(stub.created())
@@ -294,11 +294,13 @@ def test_an_unknown_or_another_administrations_payment_id_is_200_and_changes_not
     theirs = seed_invoice(other)
     their_link = link_for(other, theirs["id"]).json()
     stub.pay(their_link["provider_payment_id"])
-    before = (snapshot(mine["id"]), snapshot(theirs["id"]), len(stub.requests))
+    before = (snapshot(mine["id"]), snapshot(theirs["id"]), len(stub.requests), len(events(shop)),
+              len(events(other)))
     for payment_id in (their_link["provider_payment_id"], "tr_unknown0000", "tr_"):
         response = call_webhook(paying_client, my_path, payment_id)
         assert response.status_code == 200, response.text
-    assert (snapshot(mine["id"]), snapshot(theirs["id"]), len(stub.requests)) == before
+    assert (snapshot(mine["id"]), snapshot(theirs["id"]), len(stub.requests), len(events(shop)),
+            len(events(other))) == before
     # An unknown token is not a webhook at all.
     response = call_webhook(paying_client, "/api/providers/mollie/webhook/not-a-token", "tr_x")
     assert response.status_code == 404
@@ -326,6 +328,73 @@ def test_mollie_unreachable_is_503_and_changes_nothing(shop, paying_client, unre
     # Mollie calls again once it is back: the payment is registered then, once.
     assert call_webhook(paying_client, path, link["provider_payment_id"]).status_code == 200
     assert invoice_of(shop, invoice["id"])["status"] == "betaald"
+
+
+@pytest.fixture(scope="module")
+def impatient_client(settings, stub):
+    """The same PayDock, waiting at most a second for Mollie."""
+    with TestClient(_app(settings, mollie_api_key=stub.api_key, mollie_api_url=stub.url, provider_timeout=1),
+                    raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+TROUBLE = {
+    "a 503 problem": {"status": 503},
+    "a 500 problem": {"status": 500},
+    "a 502 html page": {"status": 502, "html": True},
+    "too slow": {"status": 200, "delay": 3.0},   # answered after PayDock stopped waiting
+}
+
+
+@pytest.mark.parametrize("trouble", sorted(TROUBLE))
+def test_mollie_in_trouble_is_503_and_changes_nothing(shop, impatient_client, stub, trouble):
+    invoice = seed_invoice(shop)
+    link = link_for(shop, invoice["id"]).json()
+    path = webhook_url(stub)
+    stub.pay(link["provider_payment_id"])
+    other = seed_invoice(shop)
+    impatient = Tenant(shop.administration_id, shop.key, impatient_client)
+    before = (snapshot(invoice["id"]), snapshot(other["id"]), len(events(shop)), len(stub.created()))
+    with stub.trouble(**TROUBLE[trouble]):
+        answers = [call_webhook(impatient_client, path, link["provider_payment_id"]),
+                   impatient.post(f"/api/invoices/{other['id']}/payment-link")]
+    for response in answers:
+        assert response.status_code == 503, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert "Mollie" in response.json()["detail"]
+    assert (snapshot(invoice["id"]), snapshot(other["id"]), len(events(shop)), len(stub.created())) == before
+    # Mollie calls again once it is well: the payment is registered then, once.
+    assert call_webhook(impatient_client, path, link["provider_payment_id"]).status_code == 200
+    assert invoice_of(shop, invoice["id"])["status"] == "betaald"
+    assert [p.amount for p in payments_of(invoice["id"])] == [Decimal("339.00")]
+
+
+def test_when_the_link_for_the_rest_cannot_be_made_mollie_is_asked_to_call_again(
+        shop, paying_client, stub):
+    """A partial payment is registered; making the link for the rest then fails at Mollie. The
+    answer is 503 so that Mollie calls again, and that call makes the link (the payment stays
+    registered once)."""
+    invoice = seed_invoice(shop)
+    link = link_for(shop, invoice["id"]).json()
+    path = webhook_url(stub)
+    stub.pay(link["provider_payment_id"], amount="135.60")
+    links_before = len(stub.created())
+    with stub.trouble(503, methods=("POST",)):
+        refused = call_webhook(paying_client, path, link["provider_payment_id"])
+    assert refused.status_code == 503, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    shown = invoice_of(shop, invoice["id"])
+    assert (shown["status"], shown["amount_paid"], shown["payment_url"]) == ("deels_betaald", 135.60, None)
+    assert len(stub.created()) == links_before
+    assert call_webhook(paying_client, path, link["provider_payment_id"]).status_code == 200
+    assert [p.amount for p in payments_of(invoice["id"])] == [Decimal("135.60")]
+    assert stub.created()[links_before:] == [{**stub.created()[-1], "amount": {"currency": "EUR",
+                                                                               "value": "203.40"}}]
+    rest = list(stub.payments)[-1]   # the payment made last
+    assert invoice_of(shop, invoice["id"])["payment_url"] == stub.payments[rest]["_links"]["checkout"]["href"]
+    # A third call finds the rest's link made: nothing more.
+    assert call_webhook(paying_client, path, link["provider_payment_id"]).status_code == 200
+    assert len(stub.created()) == links_before + 1
 
 
 def test_concurrent_webhook_calls_register_the_payment_once(shop, stub, settings):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -170,3 +171,64 @@ def test_the_report_takes_one_statement_whatever_the_number_of_invoices(tenant):
         response = tenant.get(url)
     assert response.json()["total"]["document_count"] == 21
     assert many.count == one.count == 1
+
+
+
+#: The largest line PayDock takes: the most quantity at the highest price (models.lines).
+LARGEST_LINE = line("Maximaal", 999999.9999, 9999999.99, 21)
+MOST_LINES = 1000   # openapi.yaml: InvoiceLines maxItems
+
+
+def test_one_documents_sum_at_one_rate_stays_within_64_bits():
+    """The report sums line amounts in SQL only per document and rate (at most MOST_LINES lines)
+    and adds the documents up in Python: the largest such SQL sum must fit a signed 64-bit
+    integer, which SQLite raises on rather than widening."""
+    import yaml
+
+    from models.lines import MAX_LINE_PRICE, MAX_LINE_QUANTITY
+    from models.totals import line_total_incl
+    from tests.server import ROOT
+
+    spec = yaml.safe_load((ROOT / "openapi.yaml").read_text())
+    assert spec["components"]["schemas"]["InvoiceLines"]["maxItems"] == MOST_LINES
+    assert (money(LARGEST_LINE["quantity"]), money(LARGEST_LINE["unit_price_incl"])) == (
+        MAX_LINE_QUANTITY, MAX_LINE_PRICE)
+    largest_cents = int(line_total_incl(MAX_LINE_QUANTITY, MAX_LINE_PRICE) * 100)
+    assert largest_cents == 999_999_998_900_000
+    assert MOST_LINES * largest_cents < 2**63 <= 10 * MOST_LINES * largest_cents
+
+
+def exact(response, status: int) -> dict:
+    """The JSON body with its numbers as written (a float holds no 17-digit amount to the cent)."""
+    assert response.status_code == status, response.text
+    return json.loads(response.text, parse_float=Decimal)
+
+
+def test_a_quarter_beyond_64_bits_of_cents_is_summed_exactly(tenant):
+    """Ten of the largest invoices PayDock takes and a credit note: more cents at 21 % than a
+    signed 64-bit integer holds, summed exactly, on SQLite as on PostgreSQL."""
+    period, first = current_quarter()
+    contact = make_contact(tenant)
+    made = [exact(tenant.post("/api/invoices", {"contact_id": contact, "status": "verzonden",
+                                                "invoice_date": first.isoformat(),
+                                                "lines": [LARGEST_LINE] * MOST_LINES}), 201)
+            for _ in range(10)]
+    credit = exact(tenant.post(f"/api/invoices/{made[0]['id']}/credit",
+                               {"line_ids": [made[0]["lines"][0]["id"]]}), 201)
+    # By hand: a line is round2(999999.9999 x 9999999.99) = 9,999,999,989,000.00 incl. VAT.
+    gross = Decimal("9999999989000000.00")          # 1000 lines
+    vat = Decimal("1735537188173553.72")            # round2(gross x 21 / 121)
+    credit_gross, credit_vat = Decimal("-9999999989000.00"), Decimal("-1735537188173.55")
+    assert [(i["total_incl"], i["total_vat"]) for i in made] == [(gross, vat)] * 10
+    assert (credit["total_incl"], credit["total_vat"]) == (credit_gross, credit_vat)
+    assert (10 * gross + credit_gross) * 100 > 2**63   # these cents pass a 64-bit integer
+
+    report = exact(tenant.get(f"/api/reports/vat?period={period}"), 200)
+    box_1a = next(box for box in report["boxes"] if box["box"] == "1a")
+    expected = (10 * (gross - vat) + (credit_gross - credit_vat), 10 * vat + credit_vat, 11)
+    assert expected == (Decimal("82636363545463636.35"), Decimal("17353636344547363.65"), 11)
+    assert figures(box_1a) == expected
+    assert figures(report["total"]) == expected
+    csv_form = tenant.get(f"/api/reports/vat?period={period}", headers={"Accept": "text/csv"})
+    total = next(r for r in csv.DictReader(io.StringIO(csv_form.text)) if r["section"] == "total")
+    assert (total["turnover"], total["vat"]) == ("82636363545463636.35", "17353636344547363.65")

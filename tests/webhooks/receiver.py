@@ -20,6 +20,8 @@ class Received:
     at: float = 0.0
     #: Requests to this path in flight when this one arrived, itself included.
     in_flight: int = 1
+    #: The client's (address, port): one per TCP connection.
+    peer: tuple = ()
 
     @property
     def json(self) -> dict:
@@ -71,7 +73,7 @@ class Receiver:
                                                        sum(receiver.in_flight.values()))
                     receiver.requests.append(Received(
                         self.path, {k.lower(): v for k, v in self.headers.items()}, body, arrived,
-                        now_in_flight))
+                        now_in_flight, tuple(self.client_address)))
                     receiver._changed.notify_all()
                 answering = False
 

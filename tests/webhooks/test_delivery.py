@@ -214,6 +214,35 @@ def test_an_endpoint_gets_events_in_the_order_they_happened(tenant, receiver, ma
     assert [r.json["data"]["name"] for r in receiver.requests] == [f"v{i}" for i in range(30)]
 
 
+def test_an_endpoint_keeps_its_connection_from_batch_to_batch(tenant, receiver, make_worker):
+    add_endpoint(tenant, receiver.url())
+    for i in range(12):
+        tenant.post("/api/contacts", {"name": f"Verbinding {i} BV"})
+    worker = make_worker(webhook_batch_size=5)
+    run_worker(worker)  # three leases of the endpoint
+    assert len(receiver.requests) == 12
+    assert len({r.peer for r in receiver.requests}) == 1  # one kept-alive TCP connection
+    assert len(worker.http) == 1
+
+
+def test_idle_connections_beyond_the_limit_are_closed_least_recently_used_first():
+    import uuid
+
+    from webhooks.worker import EndpointConnections
+
+    connections = EndpointConnections(keep=2)
+    first, second, third = (uuid.uuid4() for _ in range(3))
+    pools = {key: connections.take(key) for key in (first, second, third)}
+    assert len({id(pool) for pool in pools.values()}) == 3  # one per endpoint, none shared
+    for key in (first, second, third):
+        connections.give_back(key, pools[key])
+    assert len(connections) == 2
+    assert connections.take(third) is pools[third] and connections.take(second) is pools[second]
+    assert connections.take(first) is not pools[first]  # the oldest was closed
+    connections.close()
+    assert len(connections) == 0
+
+
 def test_redirects_are_not_followed(tenant, receiver, make_worker):
     endpoint = add_endpoint(tenant, receiver.url())
     receiver.answer(302)
