@@ -1,9 +1,10 @@
 """Invoices for the bench: `size` invoices with their lines and payments, COPYed in.
 
 Every level also holds one large customer, external_id `BENCH-PORTAL`, with
-PORTAL_INVOICES invoices of its own (on top of `size`): the client portal and the
-filtered invoice list are read for that customer, so the page they return is the same
-at every level and only the amount of other data differs.
+PORTAL_INVOICES invoices of its own (on top of `size`), ten lines each: the client portal,
+the filtered invoice list (100 invoices × 10 lines) and GET /invoices/{id} read that
+customer's invoices, so the documents they return are the same at every level and only the
+amount of other data differs. The other invoices have one to three lines.
 
 Rows are consistent with what the API would have written: totals follow the totals
 policy (models.totals), `amount_paid` is the sum of the invoice's payments, issued
@@ -40,6 +41,10 @@ LINE_TEMPLATES = (
 )
 # An invoice's lines: 1 to 3 templates, the pattern repeating.
 LINE_SETS = [LINE_TEMPLATES[i:i + n] for n in (1, 2, 3) for i in range(0, len(LINE_TEMPLATES) - n + 1, 2)]
+#: The portal customer's invoices: ten lines each (the templates, the first four twice).
+TEN_LINES = len(LINE_SETS)
+LINE_SETS.append((LINE_TEMPLATES + LINE_TEMPLATES)[:10])
+ROTATING = TEN_LINES  # the other invoices rotate through the sets before it
 # Status per invoice, repeating: 40 % open (verzonden), 10 % partly paid, 30 % paid,
 # 10 % concept, 10 % written off.
 STATUS_CYCLE = ("verzonden", "betaald", "verzonden", "concept", "deels_betaald",
@@ -70,8 +75,9 @@ def _portal_contact(ctx: SeedContext) -> Contact:
 def seed_invoices(ctx: SeedContext) -> dict[str, list[str]]:
     """`size` invoices over the seeded contacts plus the portal customer's PORTAL_INVOICES.
 
-    Returns samples: "invoice" (any), "open_invoice" (verzonden, for payments) and
-    "portal_contact" (the large customer's id, for the filtered list), and for the paging
+    Returns samples: "invoice" (any), "open_invoice" (verzonden, for payments),
+    "portal_invoice" (the large customer's, ten lines each) and "portal_contact" (that
+    customer's id, for the filtered list), and for the paging
     scenarios "deep_cursor" / "deep_offset" (the id after which / the offset at which the
     deep page starts) and "deep_page" (its number). Each table is streamed in its own pass
     over the same deterministic rows, so memory stays flat."""
@@ -86,17 +92,17 @@ def seed_invoices(ctx: SeedContext) -> dict[str, list[str]]:
     def invoice(i: int) -> tuple:
         """(id, contact, status, created, line set index) of invoice i."""
         if i % portal_every == 0 and i // portal_every < PORTAL_INVOICES:
-            contact = portal.id
+            contact, set_index = portal.id, TEN_LINES
         else:
-            contact = contacts[i % len(contacts)]
+            contact, set_index = contacts[i % len(contacts)], i % ROTATING
         return (uuid.UUID(int=id_base + i), contact, STATUS_CYCLE[i % len(STATUS_CYCLE)], when(i),
-                i % len(LINE_SETS))
+                set_index)
 
     def paid(status: str, set_index: int) -> Decimal:
         return {"betaald": TOTALS[set_index][0], "deels_betaald": Decimal("10.00")}.get(status, Decimal(0))
 
     sample_every = max(1, total // IDS_FOR_WRK)
-    samples: dict[str, list[str]] = {"invoice": [], "open_invoice": []}
+    samples: dict[str, list[str]] = {"invoice": [], "open_invoice": [], "portal_invoice": []}
     last_number: dict[int, int] = {}
 
     def invoices():
@@ -107,6 +113,8 @@ def seed_invoices(ctx: SeedContext) -> dict[str, list[str]]:
             if status != "concept":
                 last_number[invoice_date.year] = last_number.get(invoice_date.year, 0) + 1
                 number = f"{invoice_date.year}-{last_number[invoice_date.year]:04d}"
+            if contact == portal.id:
+                samples["portal_invoice"].append(str(invoice_id))
             if i % sample_every == 0:
                 samples["invoice"].append(str(invoice_id))
                 if status == "verzonden":
@@ -132,7 +140,7 @@ def seed_invoices(ctx: SeedContext) -> dict[str, list[str]]:
                 yield (uuid.uuid4(), ctx.administration_id, invoice_id, contact, amount,
                        created.date() + dt.timedelta(days=7), created, created)
 
-    line_count = sum(len(LINE_SETS[i % len(LINE_SETS)]) for i in range(total))
+    line_count = sum(len(LINE_SETS[invoice(i)[4]]) for i in range(total))
     ctx.copy(Invoice, ("id", "administration", "number", "status", "contact", "contact_name",
                        "invoice_date", "due_date", "total_incl", "total_vat", "total_excl",
                        "amount_paid", "vat_breakdown", "created_at", "updated_at"),

@@ -98,6 +98,8 @@ def render(data: dict, scenarios, targets) -> str:
         lines += ["", "Notes:", "", *notes]
     lines += ["", *_targets_section(data, known), "", *_key_cache_section(data, known, label), "",
               *_count_section(data, known), "", *_memory_section(data, label)]
+    if data.get("readpath"):
+        lines += ["", *_readpath_section(data["readpath"])]
     if data.get("webhooks"):
         from bench.webhook_delivery import render_section
 
@@ -247,4 +249,31 @@ def _memory_section(data: dict, label: dict) -> list[str]:
              "", _row("target", "max RSS MB", f"under {MEMORY_LIMIT_MB} MB"), _row("---", "---", "---")]
     for name, mb in sorted(overall.items()):
         lines.append(_row(label.get(name, name), _n(mb), "yes" if mb < MEMORY_LIMIT_MB else "**no**"))
+    return lines
+
+
+def _readpath_section(figures: dict) -> list[str]:
+    lines = ["## Read path in process (SQLite)", ""]
+    if figures.get("problem"):
+        return [*lines, f"`python -m bench.readpath` **failed**: {figures['problem']}"]
+    page, cpu, wall = figures["page"], figures["cpu"], figures["wall"]
+    before = figures.get("before_ms", 38.0)
+    lines += [
+        "`python -m bench.readpath` (run by this command): GET /invoices?status=verzonden&contact_id=…",
+        f"&limit=100 as PayDock answers it, called in process on a throw-away SQLite database: "
+        f"{page['rows']} invoices × 10 lines,",
+        f"{page['bytes']:,} bytes; medians of {figures.get('repeat', '?')} calls, as CPU time of the "
+        "calling thread and as wall-clock time.",
+        "",
+        _row("stage", "CPU ms", "wall ms"),
+        _row("---", "---", "---"),
+        *(_row(stage, _n(cpu[stage], 2), _n(wall[stage], 2)) for stage in ("query", "serialize", "encode")),
+        _row("**total**", f"**{_n(cpu['total'], 2)}**", f"**{_n(wall['total'], 2)}**"),
+        "",
+        f"Target: ≤ 1/3 of the {before:g} ms the same call took before the JSON-text read path "
+        f"(≤ {before / 3:.1f} ms): {_n(wall['total'], 2)} ms wall, {_n(cpu['total'], 2)} ms CPU — "
+        + ("holds." if wall["total"] <= before / 3 else
+           "holds on CPU time, not on wall-clock time." if cpu["total"] <= before / 3 else
+           "**does not hold**."),
+    ]
     return lines

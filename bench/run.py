@@ -73,6 +73,7 @@ class Config:
     progress: bool = True
     wait_idle: float | None = None
     webhooks: bool = False  # also measure webhook delivery (full and quick runs of every scenario)
+    readpath: bool = False  # also split the in-process read path (bench/readpath.py)
     only: str | None = None
 
     def size(self, level: str) -> int:
@@ -130,6 +131,8 @@ def parse_args(argv: list[str] | None) -> Config:
     parser.add_argument("--output", help="markdown report (default bench/RESULTS.md; --tiny: stdout)")
     parser.add_argument("--json", dest="json_path", help="also write the raw figures as JSON here")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--with-webhooks", action="store_true",
+                        help="measure webhook delivery also when --scenarios narrows the run")
     parser.add_argument("--only", choices=["webhooks"],
                         help="webhooks: only webhook delivery, its section of RESULTS.md updated in place")
     parser.add_argument("--wait-idle", type=float, metavar="LOAD",
@@ -149,7 +152,8 @@ def parse_args(argv: list[str] | None) -> Config:
         parser.error(f"unknown level(s) {sorted(bad)}")
     output = args.output if args.output is not None else (None if name == "tiny"
                                                           else str(ROOT / "bench" / "RESULTS.md"))
-    return Config(mode=name, webhooks=name != "tiny" and not scenarios, only=args.only,
+    return Config(mode=name, webhooks=name != "tiny" and (not scenarios or args.with_webhooks),
+                  readpath=name != "tiny", only=args.only,
                   threads=args.threads, connections=args.connections, levels=levels,
                   scenarios=scenarios, output=output, json_path=args.json_path, wait_idle=args.wait_idle,
                   progress=not args.no_progress and sys.stderr.isatty(), **values)
@@ -221,6 +225,7 @@ class Bench:
         self.facts: dict = {}
         self.database_url = ""
         self.webhooks: dict | None = None
+        self.readpath: dict | None = None
 
     def run(self) -> None:
         started = time.monotonic()
@@ -256,6 +261,8 @@ class Bench:
                 self.facts["rss_overall_mb"] = sampler.overall()
             finally:
                 sampler.stop()
+            if self.config.readpath:
+                self.measure_readpath()
             if self.config.webhooks:
                 self.measure_webhooks(pg, database)
         finally:
@@ -264,6 +271,19 @@ class Bench:
             pg.cleanup()
         self.facts["load_after"] = [round(x, 2) for x in os.getloadavg()]
         self.facts["wall_seconds"] = round(time.monotonic() - started, 1)
+
+    def measure_readpath(self) -> None:
+        """The 100-invoice page in process on SQLite, split into query, serialize and encode
+        (bench/readpath.py, in a process of its own: it binds its own database)."""
+        say("read path in process on SQLite: query, serialize, encode")
+        try:
+            result = subprocess.run([sys.executable, "-m", "bench.readpath", "--json"], cwd=ROOT,
+                                    capture_output=True, text=True, timeout=900)
+            if result.returncode != 0:
+                raise RuntimeError(f"exited {result.returncode}: {result.stderr[-400:]}")
+            self.readpath = json.loads(result.stdout.strip().splitlines()[-1])
+        except Exception as exc:  # a failed measurement is a finding to report, not a crash
+            self.readpath = {"problem": f"{type(exc).__name__}: {exc}"[:500]}
 
     def measure_webhooks(self, pg: PostgresServer, database) -> None:
         """Webhook delivery (bench/webhook_delivery.py) on a database of its own."""
@@ -464,6 +484,7 @@ class Bench:
             "config": asdict(self.config),
             "facts": self.facts,
             "webhooks": self.webhooks,
+            "readpath": self.readpath,
             "levels": {lv: {"size": s.size, "seed_seconds": round(s.seconds, 1), "rows": s.rows}
                        for lv, s in self.levels.items()},
             "results": [

@@ -182,13 +182,13 @@ def _profile_body(template: str, seeded: Seeded, ids: str) -> dict:
 
 SCENARIOS: list[HttpScenario | CommandScenario] = [
     HttpScenario(
-        name="invoice-get", title="GET /invoices/{id} (lines and contact)", method="GET",
-        path="/api/invoices/{id}", needs=("invoices",), ids="invoice", targets=READS,
+        name="invoice-get", title="GET /invoices/{id} (10 lines and contact)", method="GET",
+        path="/api/invoices/{id}", needs=("invoices",), ids="portal_invoice", targets=READS,
         goal="PayDock ≥ 0.8× baseline, ≥ 0.5× floor", min_ratio=0.8, min_floor_ratio=0.5,
-        profile=lambda s: invoices.get_invoice(s.administration_id, s.ids["invoice"][0]),
+        profile=lambda s: invoices.get_invoice(s.administration_id, s.ids["portal_invoice"][0]),
     ),
     HttpScenario(
-        name="invoice-list", title="GET /invoices?status=verzonden&contact_id=…&limit=100",
+        name="invoice-list", title="GET /invoices?status=verzonden&contact_id=…&limit=100 (10 lines each)",
         method="GET", path=INVOICE_LIST_PATH, needs=("invoices",), ids="portal_contact", targets=READS,
         goal="p95 at large ≤ 2× p95 at small; ≥ 0.5× floor", max_p95_growth=2.0, min_floor_ratio=0.5,
         profile=lambda s: invoices.list_invoices(s.administration_id, status="verzonden",

@@ -271,7 +271,7 @@ def render_section(result: dict, command: str, when: str) -> str:
         "| --- | --- | --- |",
         f"| throughput, from a backlog of {result['events']} events (first to last request) | "
         f"{t['received']:,} | **{t['per_second']:,.1f} deliveries/s** ({t['seconds']} s; all recorded "
-        f"{t['from_worker_start_s']} s after the workers started; worker CPU "
+        f"{t['from_worker_start_s']} s after the workers started; worker CPU, start-up included, "
         f"{t['worker_cpu_ms_per_delivery']} ms per delivery, receivers "
         f"{t['receiver_cpu_ms_per_delivery']} ms) |",
         f"| latency | {lat['count']:,} | p50 {lat['p50_ms']} ms, p95 {lat['p95_ms']} ms, "

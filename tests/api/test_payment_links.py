@@ -266,6 +266,31 @@ def test_refunds_at_mollie_become_refunds_here_once_each(shop, paying_client, st
     assert [e["data"]["amount"] for e in refunded] == [-39.00]
 
 
+def test_a_full_refund_pending_at_first_is_registered_once_it_is_refunded(shop, paying_client, stub):
+    invoice = seed_invoice(shop)
+    link = link_for(shop, invoice["id"]).json()
+    path = webhook_url(stub)
+    stub.pay(link["provider_payment_id"])
+    assert call_webhook(paying_client, path, link["provider_payment_id"]).status_code == 200
+    refund = stub.refund(link["provider_payment_id"], "339.00", status="pending")
+    assert call_webhook(paying_client, path, link["provider_payment_id"]).status_code == 200
+    assert [p.amount for p in payments_of(invoice["id"])] == [Decimal("339.00")]   # may still be cancelled
+    with stub.lock:
+        stub.refunds[link["provider_payment_id"]][0]["status"] = "refunded"
+    links_before = len(stub.created())
+    for _ in range(2):
+        assert call_webhook(paying_client, path, link["provider_payment_id"]).status_code == 200
+    assert [(p.amount, p.external_method, p.external_reference) for p in payments_of(invoice["id"])] == [
+        (Decimal("339.00"), "mollie", link["provider_payment_id"]), (Decimal("-339.00"), "mollie", refund)]
+    shown = invoice_of(shop, invoice["id"])
+    assert (shown["status"], shown["amount_paid"], shown["open_amount"], shown["payment_url"]) == (
+        "verzonden", 0.00, 339.00, None)
+    assert len(stub.created()) == links_before   # the merchant refunded: no new link of PayDock's own
+    refunded = [e for e in events(shop, "payment.refunded") if e["data"]["invoice_id"] == invoice["id"]]
+    assert [(e["data"]["amount"], e["data"]["external_reference"]) for e in refunded] == [(-339.00, refund)]
+    assert count_rows(ProviderTransaction, reference=refund) == 1
+
+
 def test_an_expired_link_leaves_the_invoice(shop, paying_client, stub):
     invoice = seed_invoice(shop)
     link = link_for(shop, invoice["id"]).json()

@@ -42,6 +42,7 @@ def served(pg_server, tmp_path_factory):
             issued = invoices.create_invoice(admin, {"contact_id": customer.id, "status": "verzonden",
                                                      "lines": LINES})
             credit = invoice_changes.credit_invoice(admin, issued.id)
+            reminded = _send_reminders(admin, customer, issued.id, today)
         floor_keys = json.dumps({key: [str(admin), KEY_SCOPES[name]] for name, key in seeded.keys.items()})
         log_dir = tmp_path_factory.mktemp("floor")
         servers = [BenchServer("paydock", TARGETS["paydock"].app, url, log_dir, workers=1),
@@ -53,10 +54,34 @@ def served(pg_server, tmp_path_factory):
             for server in servers:
                 server.wait_healthy()
             yield seeded, {"concept": str(concept.id), "issued": str(issued.id), "credit": str(credit.id)}, \
-                servers
+                servers, reminded
         finally:
             for server in servers:
                 server.stop()
+
+
+def _send_reminders(admin, customer, credited_id, today) -> dict:
+    """Sent reminder e-mails for three of the portal customer's invoices, one per reminder state
+    the portal shows besides "none": reminded (no payment deadline stated), collection costs
+    chargeable (the deadline has passed) and stopped (the invoice was credited)."""
+    from models.deliveries import InvoiceDelivery
+    from models.invoices import Invoice
+
+    first, second = (Invoice.of(admin)
+                     .where(Invoice.contact == customer.id, Invoice.status == "verzonden",
+                            Invoice.is_credit_note == False)  # noqa: E712
+                     .order_by(Invoice.due_date, Invoice.invoice_date, Invoice.created_at, Invoice.id)
+                     .limit(2))
+    sent_at = db.utcnow() - timedelta(days=30)
+    steps = [(first.id, 1, None), (second.id, 1, None), (second.id, 2, today - timedelta(days=3)),
+             (credited_id, 1, None)]
+    for invoice_id, step, pay_by in steps:
+        InvoiceDelivery.create(administration=admin, invoice=invoice_id, kind="reminder",
+                               recipient="administratie@grootklant.nl", subject="Herinnering",
+                               message_id=f"<reminder-{invoice_id}-{step}@paydock.invalid>",
+                               status="sent", sent_at=sent_at + timedelta(days=step), reminder_step=step,
+                               reminder_kind="reminder", reminder_pay_by=pay_by)
+    return {"reminded": str(first.id), "chargeable": str(second.id), "stopped": str(credited_id)}
 
 
 def both(servers, path: str, key: str) -> tuple[dict, dict]:
@@ -70,7 +95,7 @@ def both(servers, path: str, key: str) -> tuple[dict, dict]:
 
 @pytest.mark.postgres
 def test_the_floor_answers_every_read_as_paydock_does(served):
-    seeded, made, servers = served
+    seeded, made, servers, reminded = served
     key, portal_key = seeded.keys["api"], seeded.keys["portal"]
     customer = seeded.ids["portal_contact"][0]
     all_invoices, _ = both(servers, "/api/invoices?limit=500", key)
@@ -98,6 +123,13 @@ def test_the_floor_answers_every_read_as_paydock_does(served):
     assert len(paydock["quotes"]) == 1 and len(paydock["subscriptions"]) == 1
     assert {made["issued"], made["credit"]} <= {i["id"] for i in paydock["invoices"]}
     assert len(paydock["invoices"]) == 110 and len(paydock["recent_payments"]) == 10
+    states = {i["id"]: i["reminders"] for i in paydock["invoices"]}
+    assert {states[reminded[name]]["state"] for name in ("reminded", "stopped")} == {"reminded", "stopped"}
+    assert states[reminded["chargeable"]]["state"] == "collection_costs_chargeable"
+    assert states[reminded["chargeable"]]["reminders_sent"] == 2
+    chargeable = next(i for i in paydock["invoices"] if i["id"] == reminded["chargeable"])
+    assert 40 / 0.15 < chargeable["open_amount"] <= 2500  # in the first tranche: 15 %
+    assert states[reminded["chargeable"]]["collection_costs"] == round(chargeable["open_amount"] * 0.15, 2)
     assert paydock["quotes"][0]["vat_breakdown"] == [
         {"tax_percentage": 9, "total_incl": 24.5, "total_vat": 2.02, "total_excl": 22.48},
         {"tax_percentage": 21, "total_incl": 302.5, "total_vat": 52.5, "total_excl": 250.0}]
