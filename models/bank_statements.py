@@ -8,7 +8,9 @@ is stored. Then, in one transaction:
 - every entry is stored once per account and bank reference (the entry's `AcctSvcrRef`;
   a batch-booked entry with amounts per transaction becomes one entry per transaction).
   An entry already imported (from this file or an earlier one) is skipped and counted
-  as a duplicate, so importing the same statement twice adds nothing.
+  as a duplicate, so importing the same statement twice adds nothing. The same file again
+  (the same account and `GrpHdr/MsgId`) answers the earlier import; another account's file
+  with the same message id (a bank's own numbering) is an import of its own.
 - each booked credit in EUR is matched to one open invoice: first by an invoice number
   in the remittance information (structured `CdtrRefInf/Ref` or free text `Ustrd`) with
   the open amount equal to the entry's amount; otherwise by that amount and the
@@ -39,7 +41,7 @@ from models.errors import Conflict, Invalid
 from models.events import record_event
 from models.invoices import OPEN_STATUSES, Invoice, InvoiceLine, locked_invoice
 from models.lines import attach_lines
-from models.listing import Page, paginate
+from models.listing import LIST_INDEXES, Page, paginate
 from models.parsing import parse_uuid
 from models.payments import Payment, apply_payment
 from models.tenancy import Administration
@@ -68,9 +70,9 @@ class BankStatement(TenantModel):
 
     class Meta:
         indexes = (
-            (("administration", "message_id"), True),
-            (("administration", "created_at", "id"), False),
-            (("administration", "updated_at"), False),
+            # A message id is unique only at its sender: the same file is the same account's.
+            (("administration", "account_iban", "message_id"), True),
+            *LIST_INDEXES,
         )
 
 
@@ -383,7 +385,8 @@ def import_statement(administration_id, body: bytes) -> Imported:
     """POST /bank-statements: read, store and match a CAMT.053 file (see the module docstring)."""
     parsed = parse_camt053(body)
     existing = (BankStatement.of(administration_id)
-                .where(BankStatement.message_id == parsed.message_id).first())
+                .where(BankStatement.account_iban == parsed.account_iban,
+                       BankStatement.message_id == parsed.message_id).first())
     if existing is not None:
         return Imported(existing, statement_entries(administration_id, existing.id), False)
     known = {(row.account_iban, row.bank_reference) for row in BankStatementEntry.of(administration_id).where(

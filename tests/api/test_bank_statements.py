@@ -142,6 +142,78 @@ def test_the_same_file_twice_adds_nothing(tenant):
     assert invoice_state(tenant, invoices["2026-0002"]) == ("betaald", Decimal("121.00"))
 
 
+def test_another_accounts_statement_with_the_same_message_id_is_its_own_import(tenant):
+    """A message id is the sender's: two banks (or two accounts) may use the same one. Only the
+    same account's statement with that id is the same file."""
+    invoices = books(tenant)
+    first = upload(tenant, camt("structured"))
+    assert first.status_code == 201
+    other_account = (camt("free_text").replace(b"CAMT-FREETEXT-0001", b"CAMT-STRUCTURED-0001")
+                     .replace(b"NL91 ABNA 0417 1643 00", b"NL20 INGB 0001 2345 67"))
+    second = upload(tenant, other_account)
+    assert second.status_code == 201, second.text
+    shown = second.json()
+    assert shown["id"] != first.json()["id"]
+    assert (shown["message_id"], shown["account_iban"], shown["entry_count"], shown["matched_count"]) == (
+        "CAMT-STRUCTURED-0001", "NL20INGB0001234567", 3, 2)
+    assert invoice_state(tenant, invoices["2026-0002"]) == ("betaald", Decimal("121.00"))
+    assert count_rows(BankStatement, administration=tenant.administration_id) == 2
+    # Each is still the same file when it comes again.
+    assert upload(tenant, other_account).json()["id"] == shown["id"]
+    assert upload(tenant, camt("structured")).json()["id"] == first.json()["id"]
+    assert count_rows(BankStatement, administration=tenant.administration_id) == 2
+
+
+@pytest.fixture
+def fresh_database(database_url, tmp_path, request):
+    """A new, migrated database on this backend, bound to the models while the test runs."""
+    import uuid
+
+    from models import db
+    from models.migrations import migrate
+    from tests.conftest import bind_test_database
+
+    if database_url.startswith("sqlite"):
+        url = f"sqlite:///{tmp_path}/fresh.db"
+    else:
+        url = request.getfixturevalue("pg_server").create_database(f"paydock_fresh_{uuid.uuid4().hex[:12]}")
+    database = db.open_database(url, timeout=10)
+    db.bind(database)
+    try:
+        with database.connection_context():
+            migrate()
+        yield database
+    finally:
+        database.close()
+        bind_test_database(database_url)
+
+
+def test_the_migration_puts_the_account_in_the_statement_key(fresh_database):
+    """m0016 on a database that has the earlier key (administration, message id) only."""
+    from models.migrations import m0016_statement_per_account as m0016
+
+    database = fresh_database
+
+    def unique_keys() -> set:
+        return {tuple(i.columns) for i in database.get_indexes("bank_statement") if i.unique}
+
+    with database.connection_context():
+        assert ("administration_id", "account_iban", "message_id") in unique_keys()
+        with database.atomic():
+            database.execute_sql("DROP INDEX bank_statement_administration_id_account_iban_message_id")
+            database.execute_sql("CREATE UNIQUE INDEX bank_statement_administration_id_message_id "
+                                 "ON bank_statement (administration_id, message_id)")
+        assert ("administration_id", "message_id") in unique_keys()
+        with database.atomic():
+            m0016.up(database)
+        keys = unique_keys()
+        assert ("administration_id", "account_iban", "message_id") in keys
+        assert ("administration_id", "message_id") not in keys
+        with database.atomic():
+            m0016.up(database)   # a second run changes nothing
+        assert unique_keys() == keys
+
+
 MALFORMED = {
     "not xml": (b"this is not xml", "not well-formed XML"),
     "another document": (b'<?xml version="1.0"?>'
