@@ -42,7 +42,7 @@ from models.errors import Conflict, Invalid
 from models.events import record_event
 from models.invoices import OPEN_STATUSES, Invoice, InvoiceLine, locked_invoice
 from models.lines import attach_lines
-from models.listing import Page, paginate
+from models.listing import LIST_INDEXES, Page, paginate
 from models.parsing import parse_uuid
 from models.payments import Payment, apply_payment
 from models.tenancy import Administration
@@ -73,8 +73,7 @@ class BankStatement(TenantModel):
         indexes = (
             # A message id is unique only at its sender: the same file is the same account's.
             (("administration", "account_iban", "message_id"), True),
-            (("administration", "created_at", "id"), False),
-            (("administration", "updated_at"), False),
+            *LIST_INDEXES,
         )
 
 
