@@ -112,7 +112,7 @@ def test_sending_operations_conform_on_a_real_invoice(operation_id, fuzz_key, fu
 
 
 #: Generated cases per operation in the fuzzing phase (schemathesis.toml gives the core
-#: operations more); with the coverage, examples and stateful phases about 10,000 requests.
+#: operations more); with the coverage, examples and stateful phases about 8,500 requests.
 FUZZ_EXAMPLES = 30
 #: The operations at the core of the product: each must be accepted (2xx) at least this often.
 CORE_OPERATIONS = ("create_invoice", "create_payment", "create_quote", "create_subscription",
