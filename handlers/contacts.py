@@ -1,35 +1,8 @@
+from handlers import crud
 from models import contacts, serialize
-from paydock.responses import location
 
-
-def list_contacts(caller, limit=100, offset=0, updated_since=None, q=None, external_id=None,
-                  archived=None,
-                  starting_after=None, ending_before=None):
-    page = contacts.list_contacts(
-        caller.administration_id, limit=limit, offset=offset,
-        starting_after=starting_after, ending_before=ending_before, updated_since=updated_since,
-        q=q, external_id=external_id, archived=archived,
-    )
-    return serialize.page(page, serialize.contact)
-
-
-def create_contact(caller, body):
-    contact = contacts.create_contact(caller.administration_id, body)
-    return serialize.contact(contact), 201, location("contacts", contact.id)
-
-
-def get_contact(caller, id):
-    return serialize.contact(contacts.get_contact(caller.administration_id, id))
-
-
-def replace_contact(caller, id, body):
-    return serialize.contact(contacts.replace_contact(caller.administration_id, id, body))
-
-
-def update_contact(caller, id, body):
-    return serialize.contact(contacts.update_contact(caller.administration_id, id, body))
-
-
-def delete_contact(caller, id):
-    contacts.delete_contact(caller.administration_id, id)
-    return None, 204
+(list_contacts, create_contact, get_contact, replace_contact, update_contact,
+ delete_contact) = crud.operations(
+    "contacts", serialize.contact, list=contacts.list_contacts, create=contacts.create_contact,
+    get=contacts.get_contact, replace=contacts.replace_contact, update=contacts.update_contact,
+    delete=contacts.delete_contact)

@@ -1,35 +1,11 @@
+from handlers import crud
 from models import deliveries, documents, invoice_changes, invoices, reminders, serialize
 from paydock.responses import location
 
-
-def list_invoices(caller, limit=100, offset=0, status=None, contact_id=None, overdue=None,
-                  date_from=None, date_to=None, updated_since=None, number=None,
-                  starting_after=None, ending_before=None):
-    page = invoices.list_invoices(
-        caller.administration_id, limit=limit, offset=offset,
-        starting_after=starting_after, ending_before=ending_before, status=status, contact_id=contact_id,
-        overdue=overdue, date_from=date_from, date_to=date_to, updated_since=updated_since,
-        number=number,
-    )
-    return serialize.invoice_page(page)
-
-
-def create_invoice(caller, body):
-    invoice = invoices.create_invoice(caller.administration_id, body)
-    return serialize.invoice_document(invoice), 201, location("invoices", invoice.id)
-
-
-def get_invoice(caller, id):
-    return serialize.invoice_document(invoices.read_invoice(caller.administration_id, id))
-
-
-def update_invoice(caller, id, body):
-    return serialize.invoice_document(invoice_changes.update_invoice(caller.administration_id, id, body))
-
-
-def delete_invoice(caller, id):
-    invoices.delete_invoice(caller.administration_id, id)
-    return None, 204
+list_invoices, create_invoice, get_invoice, update_invoice, delete_invoice = crud.operations(
+    "invoices", serialize.invoice_document, page=serialize.invoice_page, list=invoices.list_invoices,
+    create=invoices.create_invoice, get=invoices.read_invoice, update=invoice_changes.update_invoice,
+    delete=invoices.delete_invoice)
 
 
 def credit_invoice(caller, id, body):

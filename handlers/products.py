@@ -1,34 +1,8 @@
+from handlers import crud
 from models import products, serialize
-from paydock.responses import location
 
-
-def list_products(caller, limit=100, offset=0, updated_since=None, q=None, sku=None, active=None,
-                  starting_after=None, ending_before=None):
-    page = products.list_products(
-        caller.administration_id, limit=limit, offset=offset,
-        starting_after=starting_after, ending_before=ending_before, updated_since=updated_since,
-        q=q, sku=sku, active=active,
-    )
-    return serialize.page(page, serialize.product)
-
-
-def create_product(caller, body):
-    product = products.create_product(caller.administration_id, body)
-    return serialize.product(product), 201, location("products", product.id)
-
-
-def get_product(caller, id):
-    return serialize.product(products.get_product(caller.administration_id, id))
-
-
-def replace_product(caller, id, body):
-    return serialize.product(products.replace_product(caller.administration_id, id, body))
-
-
-def update_product(caller, id, body):
-    return serialize.product(products.update_product(caller.administration_id, id, body))
-
-
-def delete_product(caller, id):
-    products.delete_product(caller.administration_id, id)
-    return None, 204
+(list_products, create_product, get_product, replace_product, update_product,
+ delete_product) = crud.operations(
+    "products", serialize.product, list=products.list_products, create=products.create_product,
+    get=products.get_product, replace=products.replace_product, update=products.update_product,
+    delete=products.delete_product)

@@ -1,34 +1,10 @@
+from handlers import crud
 from models import quotes, serialize
 from paydock.responses import location
 
-
-def list_quotes(caller, limit=100, offset=0, status=None, contact_id=None, date_from=None, date_to=None,
-                updated_since=None, number=None,
-                starting_after=None, ending_before=None):
-    page = quotes.list_quotes(
-        caller.administration_id, limit=limit, offset=offset,
-        starting_after=starting_after, ending_before=ending_before, status=status, contact_id=contact_id,
-        date_from=date_from, date_to=date_to, updated_since=updated_since, number=number,
-    )
-    return serialize.page(page, serialize.quote)
-
-
-def create_quote(caller, body):
-    quote = quotes.create_quote(caller.administration_id, body)
-    return serialize.quote(quote), 201, location("quotes", quote.id)
-
-
-def get_quote(caller, id):
-    return serialize.quote(quotes.get_quote(caller.administration_id, id))
-
-
-def update_quote(caller, id, body):
-    return serialize.quote(quotes.update_quote(caller.administration_id, id, body))
-
-
-def delete_quote(caller, id):
-    quotes.delete_quote(caller.administration_id, id)
-    return None, 204
+list_quotes, create_quote, get_quote, update_quote, delete_quote = crud.operations(
+    "quotes", serialize.quote, list=quotes.list_quotes, create=quotes.create_quote,
+    get=quotes.get_quote, update=quotes.update_quote, delete=quotes.delete_quote)
 
 
 def invoice_quote(caller, id, body):

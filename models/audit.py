@@ -14,7 +14,7 @@ from contextvars import ContextVar
 import peewee
 
 from models.db import TenantModel, database
-from models.listing import Page, paginate
+from models.listing import LIST_INDEXES, Page, paginate
 from models.tenancy import Administration
 
 #: The id of the request being served (X-Request-Id), recorded with each entry.
@@ -43,8 +43,7 @@ class AuditEntry(TenantModel):
 
     class Meta:
         indexes = (
-            (("administration", "created_at", "id"), False),
-            (("administration", "updated_at"), False),
+            *LIST_INDEXES,
             (("administration", "action", "created_at", "id"), False),
             (("administration", "target_id"), False),
         )

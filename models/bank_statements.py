@@ -6,9 +6,12 @@ credit/debit, booking date, account), is refused naming the first problem, and n
 is stored. Then, in one transaction:
 
 - every entry is stored once per account and bank reference (the entry's `AcctSvcrRef`;
-  a batch-booked entry with amounts per transaction becomes one entry per transaction).
+  a batch-booked entry with amounts per transaction that add up to the booked amount
+  becomes one entry per transaction).
   An entry already imported (from this file or an earlier one) is skipped and counted
-  as a duplicate, so importing the same statement twice adds nothing.
+  as a duplicate, so importing the same statement twice adds nothing. The same file again
+  (the same account and `GrpHdr/MsgId`) answers the earlier import; another account's file
+  with the same message id (a bank's own numbering) is an import of its own.
 - each booked credit in EUR is matched to one open invoice: first by an invoice number
   in the remittance information (structured `CdtrRefInf/Ref` or free text `Ustrd`) with
   the open amount equal to the entry's amount; otherwise by that amount and the
@@ -39,7 +42,7 @@ from models.errors import Conflict, Invalid
 from models.events import record_event
 from models.invoices import OPEN_STATUSES, Invoice, InvoiceLine, locked_invoice
 from models.lines import attach_lines
-from models.listing import Page, paginate
+from models.listing import LIST_INDEXES, Page, paginate
 from models.parsing import parse_uuid
 from models.payments import Payment, apply_payment
 from models.tenancy import Administration
@@ -68,9 +71,9 @@ class BankStatement(TenantModel):
 
     class Meta:
         indexes = (
-            (("administration", "message_id"), True),
-            (("administration", "created_at", "id"), False),
-            (("administration", "updated_at"), False),
+            # A message id is unique only at its sender: the same file is the same account's.
+            (("administration", "account_iban", "message_id"), True),
+            *LIST_INDEXES,
         )
 
 
@@ -267,8 +270,11 @@ def _entries(entry, where: str, account: str, seen: Counter) -> list[ParsedEntry
 
     amounts = [_transaction_amount(tx, f"{where}/NtryDtls/TxDtls[{i}]")
                for i, tx in enumerate(transactions, 1)]
-    if len(transactions) > 1 and all(a is not None for a in amounts):
-        # A batch booking with an amount per transaction: each is its own entry.
+    if (len(transactions) > 1 and all(a is not None and a[1] == currency for a in amounts)
+            and sum(a[0] for a in amounts if a is not None) == amount):
+        # A batch booking with an amount per transaction, adding up to what was booked: each
+        # is its own entry. (Parts that do not add up, e.g. netted charges, are not split:
+        # PayDock never registers more than the bank booked.)
         split = []
         for index, (details, tx_amount) in enumerate(zip(transactions, amounts, strict=True), 1):
             assert tx_amount is not None
@@ -279,7 +285,7 @@ def _entries(entry, where: str, account: str, seen: Counter) -> list[ParsedEntry
         return split
     details = transactions[0] if len(transactions) == 1 else None
     made = make(details, amount, currency, reference)
-    if len(transactions) > 1:   # a batch without amounts per transaction: one entry, all texts
+    if len(transactions) > 1:   # a batch not split by transaction: one entry, all texts
         texts = [t for t in (_remittance(tx)[0] for tx in transactions) if t]
         made.remittance_information = " ".join(texts) or None
     return [made]
@@ -383,7 +389,8 @@ def import_statement(administration_id, body: bytes) -> Imported:
     """POST /bank-statements: read, store and match a CAMT.053 file (see the module docstring)."""
     parsed = parse_camt053(body)
     existing = (BankStatement.of(administration_id)
-                .where(BankStatement.message_id == parsed.message_id).first())
+                .where(BankStatement.account_iban == parsed.account_iban,
+                       BankStatement.message_id == parsed.message_id).first())
     if existing is not None:
         return Imported(existing, statement_entries(administration_id, existing.id), False)
     known = {(row.account_iban, row.bank_reference) for row in BankStatementEntry.of(administration_id).where(

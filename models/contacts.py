@@ -5,10 +5,10 @@ from __future__ import annotations
 import peewee
 
 from models import serialize
-from models.db import TenantModel, changed_values, database, save_values
+from models.db import TenantModel, database
 from models.errors import Conflict
-from models.events import record_event
-from models.listing import Page, paginate
+from models.listing import LIST_INDEXES, Page, matching, paginate
+from models.records import Records
 from models.tenancy import Administration, checked_iban
 
 FIELDS = (
@@ -42,9 +42,11 @@ class Contact(TenantModel):
     class Meta:
         indexes = (
             (("administration", "external_id"), True),
-            (("administration", "created_at", "id"), False),
-            (("administration", "updated_at"), False),
+            *LIST_INDEXES,
         )
+
+
+RECORDS = Records(Contact, "contact", FIELDS, DEFAULTS, serialize.contact)
 
 
 def _check_external_id(administration_id, external_id, exclude_id=None) -> None:
@@ -74,10 +76,7 @@ def create_contact(administration_id, data: dict) -> Contact:
     """Create a contact and its contact.created event."""
     data = _clean(data)
     _check_external_id(administration_id, data.get("external_id"))
-    values = {f: data.get(f, DEFAULTS.get(f)) for f in FIELDS}
-    contact = Contact.create(administration=administration_id, **values)
-    record_event(administration_id, "contact.created", serialize.contact(contact))
-    return contact
+    return RECORDS.create(administration_id, RECORDS.full(data))
 
 
 @database.atomic()
@@ -86,9 +85,7 @@ def replace_contact(administration_id, contact_id, data: dict) -> Contact:
     data = _clean(data)
     contact = Contact.get_owned(administration_id, contact_id)
     _check_external_id(administration_id, data.get("external_id"), exclude_id=contact.id)
-    save_values(contact, {f: data.get(f, DEFAULTS.get(f)) for f in FIELDS})
-    record_event(administration_id, "contact.updated", serialize.contact(contact))
-    return contact
+    return RECORDS.replace(administration_id, contact, RECORDS.full(data))
 
 
 @database.atomic()
@@ -98,11 +95,7 @@ def update_contact(administration_id, contact_id, changes: dict) -> Contact:
     contact = Contact.get_owned(administration_id, contact_id)
     if "external_id" in changes:
         _check_external_id(administration_id, changes["external_id"], exclude_id=contact.id)
-    changed = changed_values(contact, {f: v for f, v in changes.items() if f in FIELDS})
-    if changed:
-        save_values(contact, changed)
-        record_event(administration_id, "contact.updated", serialize.contact(contact))
-    return contact
+    return RECORDS.update(administration_id, contact, RECORDS.given(changes))
 
 
 # The documents that name a contact. Their models import this module, so their tables are
@@ -150,21 +143,11 @@ def delete_contact(administration_id, contact_id) -> None:
     """Delete a contact that no invoice, quote or subscription names (else 409: archive it instead)."""
     contact = Contact.get_owned(administration_id, contact_id)
     check_deletable(contact)
-    data = serialize.contact(contact)
-    contact.delete_instance()
-    record_event(administration_id, "contact.deleted", data)
+    RECORDS.delete(administration_id, contact)
 
 
-def list_contacts(administration_id, *, limit=100, offset=0, updated_since=None, q=None,
-                  external_id=None, archived=None,
-                  starting_after=None, ending_before=None) -> Page:
-    query = Contact.of(administration_id)
-    if q:
-        query = query.where(Contact.name.contains(q) | Contact.email.contains(q))
-    if external_id is not None:
-        query = query.where(Contact.external_id == external_id)
-    if archived is not None:
-        query = query.where(Contact.archived == archived)
-    return paginate(query, Contact, limit=limit, offset=offset,
-                    administration_id=administration_id, starting_after=starting_after,
-                    ending_before=ending_before, updated_since=updated_since)
+def list_contacts(administration_id, *, q=None, external_id=None, archived=None, **paging) -> Page:
+    """One page of contacts: `q` in the name or e-mail address, and the exact filters given."""
+    query = matching(Contact.of(administration_id), q, (Contact.name, Contact.email),
+                     ((Contact.external_id, external_id), (Contact.archived, archived)))
+    return paginate(query, Contact, administration_id=administration_id, **paging)

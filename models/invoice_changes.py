@@ -9,7 +9,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 from models import payments, serialize
-from models.contacts import Contact
 from models.db import database, utcnow
 from models.errors import Conflict, Invalid
 from models.events import record_event
@@ -22,11 +21,9 @@ from models.invoices import (
     change_status,
     check_due_date,
     check_transition,
-    document_date,
     locked_invoice,
 )
-from models.lines import attach_lines, build_lines, insert_document, set_lines, store_lines
-from models.parsing import parse_date, referenced
+from models.lines import attach_lines, build_lines, change_header, insert_document, set_lines, store_lines
 from models.totals import line_amounts
 
 
@@ -46,16 +43,8 @@ def update_invoice(administration_id, invoice_id, data: dict) -> Invoice:
     target = data.get("status")
     if target is not None:
         check_transition(invoice, target, "request")
-    if "contact_id" in data:
-        invoice.contact = referenced(Contact, administration_id, data["contact_id"], "contact_id")
-    if data.get("invoice_date") is not None:
-        invoice.invoice_date = document_date(data["invoice_date"], "invoice_date") or invoice.invoice_date
-    if data.get("due_date") is not None:
-        invoice.due_date = parse_date(data["due_date"], "due_date") or invoice.due_date
+    change_header(invoice, administration_id, data, "invoice_date", "due_date")
     check_due_date(invoice.invoice_date, invoice.due_date)
-    for field in ("reference", "note", "currency"):
-        if field in data:
-            setattr(invoice, field, data[field])
     if "lines" in data:
         set_lines(invoice, build_lines(administration_id, data["lines"], InvoiceLine))
         store_lines(invoice, InvoiceLine, replace=True)

@@ -10,28 +10,27 @@ corrections are credit notes. After issuing, the status follows the payments
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
 import peewee
 
 from models import serialize
 from models.contacts import Contact
-from models.db import MoneyField, TenantModel, database
+from models.db import MoneyField, database
 from models.errors import Conflict, Invalid, NotFound
 from models.events import record_event
 from models.lines import (
     DocumentLine,
-    attach_lines,
-    build_lines,
-    delete_lines,
+    LinedDocument,
+    create_document,
+    delete_document,
     get_document,
-    insert_document,
-    set_lines,
+    new_header,
 )
-from models.listing import Page, filter_contact_and_dates, paginate, parse_statuses
+from models.listing import LIST_INDEXES, Page, filter_contact_and_dates, paginate, parse_statuses
 from models.numbering import next_number
-from models.parsing import parse_date, parse_uuid, referenced
+from models.parsing import parse_uuid, referenced
 from models.periods import BUSINESS_TIMEZONE, add_months, business_today  # noqa: F401 - also read from here
 from models.tenancy import Administration
 
@@ -92,28 +91,12 @@ SNAPSHOT_FIELDS = ("name", "email", "company_name", "address", "postal_code", "c
 MAX_AMOUNT_PAID = Decimal("10000000000000000.00")
 
 
-#: An invoice or quote may be dated at most this many months after today.
-MONTHS_AHEAD = 12
-
-
-def document_date(value, field: str) -> date | None:
-    """An invoice or quote date: parse_date, and at most MONTHS_AHEAD months after today
-    (the spec's `Date` pattern keeps it on or after 2000-01-01). 422 otherwise."""
-    day = parse_date(value, field)
-    latest = add_months(business_today(), MONTHS_AHEAD)
-    if day is not None and day > latest:
-        raise Invalid.field(field, f"must not be after {latest.isoformat()} "
-                                   f"(at most {MONTHS_AHEAD} months after today)")
-    return day
-
-
-class Invoice(TenantModel):
+class Invoice(LinedDocument):
     administration = peewee.ForeignKeyField(Administration, on_delete="CASCADE")
     number = peewee.CharField(max_length=32, null=True)
     status = peewee.CharField(max_length=20, default="concept")
     is_credit_note = peewee.BooleanField(default=False)
     credit_of = peewee.ForeignKeyField("self", null=True, backref="credit_notes")
-    contact = peewee.ForeignKeyField(Contact)
     # The contact as it was when the invoice was issued (null while concept).
     contact_name = peewee.CharField(max_length=200, null=True)
     contact_email = peewee.CharField(max_length=254, null=True)
@@ -126,12 +109,6 @@ class Invoice(TenantModel):
     contact_kvk_number = peewee.CharField(max_length=20, null=True)
     invoice_date = peewee.DateField()
     due_date = peewee.DateField()
-    currency = peewee.CharField(max_length=3, default="EUR")
-    reference = peewee.CharField(max_length=200, null=True)
-    note = peewee.TextField(null=True)
-    total_incl = MoneyField(default=0)
-    total_vat = MoneyField(default=0)
-    total_excl = MoneyField(default=0)
     amount_paid = MoneyField(default=0)
     #: Where the customer pays the open amount online (the checkout of the current payment link).
     payment_url = peewee.CharField(max_length=1000, null=True)
@@ -140,16 +117,13 @@ class Invoice(TenantModel):
     vat_breakdown = peewee.TextField(null=True)
 
     # Set by peewee for the foreign keys, and by attach_lines().
-    administration_id: uuid.UUID
-    contact_id: uuid.UUID
     credit_of_id: uuid.UUID | None
     loaded_lines: list[InvoiceLine]
 
     class Meta:
         indexes = (
             (("administration", "number"), True),
-            (("administration", "created_at", "id"), False),
-            (("administration", "updated_at"), False),
+            *LIST_INDEXES,
             (("administration", "status", "due_date"), False),
             (("administration", "contact", "created_at"), False),
             (("administration", "invoice_date"), False),
@@ -346,22 +320,12 @@ def create_invoice(administration_id, data: dict) -> Invoice:
 
     `data` has the request body's shape; quotes and subscription billing create their
     invoices through here too."""
-    contact = referenced(Contact, administration_id, data["contact_id"], "contact_id")
-    invoice_date = document_date(data.get("invoice_date"), "invoice_date") or business_today()
-    due_date = parse_date(data.get("due_date"), "due_date") or invoice_date + timedelta(
-        days=payment_term_days(administration_id))
-    check_due_date(invoice_date, due_date)
-    invoice = Invoice(
-        administration=administration_id, status="concept", contact=contact,
-        invoice_date=invoice_date, due_date=due_date, currency=data.get("currency") or "EUR",
-        reference=data.get("reference"), note=data.get("note"),
-        is_credit_note=False, amount_paid=Decimal("0.00"),
-    )
-    set_lines(invoice, build_lines(administration_id, data.get("lines") or [], InvoiceLine))
-    change_status(invoice, data.get("status") or "concept", "request")
-    insert_document(invoice, InvoiceLine)
-    record_event(administration_id, "invoice.created", serialize.invoice_document(invoice))
-    return invoice
+    header = new_header(administration_id, data, "invoice_date", "due_date",
+                        lambda: payment_term_days(administration_id))
+    check_due_date(header["invoice_date"], header["due_date"])
+    invoice = Invoice(status="concept", is_credit_note=False, amount_paid=Decimal("0.00"), **header)
+    return create_document(invoice, administration_id, data, InvoiceLine, change_status=change_status,
+                           event="invoice.created", serializer=serialize.invoice_document)
 
 
 @database.atomic()
@@ -371,8 +335,5 @@ def delete_invoice(administration_id, invoice_id) -> None:
     if invoice.issued:
         raise Conflict(f"invoice {invoice.number} is {invoice.status}: only a concept can be deleted; "
                        "correct an issued invoice with a credit note")
-    attach_lines([invoice], InvoiceLine)
-    data = serialize.invoice_document(invoice)
-    delete_lines(invoice, InvoiceLine)
-    invoice.delete_instance()
+    data = delete_document(invoice, InvoiceLine, serialize.invoice_document)
     record_event(administration_id, "invoice.deleted", data)

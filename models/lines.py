@@ -11,6 +11,8 @@ subscription period is billed.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -19,8 +21,11 @@ import peewee
 from models.contacts import Contact
 from models.db import MoneyField, QuantityField, RateField, TenantModel, utcnow
 from models.errors import Invalid, NotFound
+from models.events import record_event
+from models.listing import Page, paginate
 from models.money import to_decimal, to_money, to_quantity
-from models.parsing import missing_reference, parse_uuid, reference_uuid
+from models.parsing import missing_reference, parse_date, parse_uuid, reference_uuid, referenced
+from models.periods import add_months, business_today
 from models.products import Product
 from models.serialize import vat_breakdown_json
 from models.tenancy import Administration
@@ -60,6 +65,71 @@ class DocumentLine(TenantModel):
     @classmethod
     def owner(cls) -> peewee.ForeignKeyField:
         return getattr(cls, cls.OWNER)
+
+
+class LinedDocument(TenantModel):
+    """The columns of a document with lines (invoice, quote, subscription): whom it is for,
+    its texts and what its lines add up to (set_lines)."""
+
+    contact = peewee.ForeignKeyField(Contact)
+    currency = peewee.CharField(max_length=3, default="EUR")
+    reference = peewee.CharField(max_length=200, null=True)
+    note = peewee.TextField(null=True)
+    total_incl = MoneyField(default=0)
+    total_vat = MoneyField(default=0)
+    total_excl = MoneyField(default=0)
+
+    # Set by peewee for the foreign keys.
+    administration_id: uuid.UUID
+    contact_id: uuid.UUID
+
+
+# ------------------------------------------------------------------ document headers
+
+#: An invoice or quote may be dated at most this many months after today.
+MONTHS_AHEAD = 12
+#: What a PATCH of a document may set as given (within its status rules).
+TEXT_FIELDS = ("reference", "note", "currency")
+
+
+def document_date(value, field: str) -> date | None:
+    """An invoice or quote date: parse_date, and at most MONTHS_AHEAD months after today
+    (the spec's `Date` pattern keeps it on or after 2000-01-01). 422 otherwise."""
+    day = parse_date(value, field)
+    latest = add_months(business_today(), MONTHS_AHEAD)
+    if day is not None and day > latest:
+        raise Invalid.field(field, f"must not be after {latest.isoformat()} "
+                                   f"(at most {MONTHS_AHEAD} months after today)")
+    return day
+
+
+def new_header(administration_id, data: dict, date_field: str, end_field: str,
+               term_days: Callable[[], int]) -> dict:
+    """The contact, dates and texts of a new invoice or quote from its request: the date
+    (`date_field`) defaults to today, the end (`end_field`: due date, valid until) to
+    `term_days()` days after it, asked only when the request gives no end."""
+    contact = referenced(Contact, administration_id, data["contact_id"], "contact_id")
+    day = document_date(data.get(date_field), date_field) or business_today()
+    end = parse_date(data.get(end_field), end_field) or day + timedelta(days=term_days())
+    return {"administration": administration_id, "contact": contact, date_field: day, end_field: end,
+            "currency": data.get("currency") or "EUR", "reference": data.get("reference"),
+            "note": data.get("note")}
+
+
+def change_header(document: LinedDocument, administration_id, data: dict, date_field: str,
+                  end_field: str) -> None:
+    """PATCH: the contact, dates and texts `data` gives (a null date keeps the stored one);
+    the caller has checked that its document's status lets them change."""
+    if "contact_id" in data:
+        document.contact = referenced(Contact, administration_id, data["contact_id"], "contact_id")
+    if data.get(date_field) is not None:
+        setattr(document, date_field, document_date(data[date_field], date_field)
+                or getattr(document, date_field))
+    if data.get(end_field) is not None:
+        setattr(document, end_field, parse_date(data[end_field], end_field) or getattr(document, end_field))
+    for field in TEXT_FIELDS:
+        if field in data:
+            setattr(document, field, data[field])
 
 
 # ------------------------------------------------------------------ request lines
@@ -172,6 +242,13 @@ def attach_lines(documents: list, model: type[DocumentLine]) -> list:
     return documents
 
 
+def page_with_lines(query, line_model: type[DocumentLine], administration_id, **paging) -> Page:
+    """One page (models.listing.paginate) of `query`'s documents, with their lines (one query more)."""
+    page = paginate(query, line_model.owner().rel_model, administration_id=administration_id, **paging)
+    attach_lines(page.rows, line_model)
+    return page
+
+
 def with_contact(line_model: type[DocumentLine], administration_id) -> peewee.ModelSelect:
     """The administration's documents of `line_model`'s kind, each with its contact (one join)."""
     model = line_model.owner().rel_model
@@ -194,6 +271,29 @@ def insert_document(document, line_model: type[DocumentLine]) -> None:
     document.created_at = document.updated_at = utcnow()
     document.save(force_insert=True)
     store_lines(document, line_model)
+
+
+def create_document(document, administration_id, data: dict, line_model: type[DocumentLine], *,
+                    change_status: Callable[[Any, str, str], Any], event: str,
+                    serializer: Callable[[Any], dict]) -> Any:
+    """Write a new invoice or quote with the request's lines, in the status the request asks
+    for (a concept when it asks none), and its created `event`; the status change sees the
+    lines and their totals. Returns the document."""
+    set_lines(document, build_lines(administration_id, data.get("lines") or [], line_model))
+    change_status(document, data.get("status") or "concept", "request")
+    insert_document(document, line_model)
+    record_event(administration_id, event, serializer(document))
+    return document
+
+
+def delete_document(document, line_model: type[DocumentLine], serializer: Callable[[Any], dict]) -> dict:
+    """Delete the document and its lines; returns it as `serializer` showed it, lines and all,
+    for its deleted event."""
+    attach_lines([document], line_model)
+    data = serializer(document)
+    delete_lines(document, line_model)
+    document.delete_instance()
+    return data
 
 
 def delete_lines(document, model: type[DocumentLine]) -> None:

@@ -10,6 +10,8 @@ what page 1 costs, and rows inserted meanwhile never shift a page.
 
 from __future__ import annotations
 
+import functools
+import operator
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,6 +41,14 @@ def naive_utc(value: datetime | str) -> datetime:
         except OverflowError:
             value = datetime.min if value.year == 1 else datetime.max
     return value
+
+
+#: The indexes every list of a tenant's rows reads: its order (`created_at`, `id`) and
+#: `updated_since`. A listed model's `Meta.indexes` includes them.
+LIST_INDEXES = (
+    (("administration", "created_at", "id"), False),
+    (("administration", "updated_at"), False),
+)
 
 
 # `total` counts matching rows up to this many. An exact count over a large list costs
@@ -94,7 +104,24 @@ def _no_such_row(model, field: str) -> NotFound:
     return NotFound(f"{field}: {message}", errors=[{"field": field, "message": message}])
 
 
-def paginate(query: peewee.ModelSelect | peewee.Select, model, *, limit: int, offset: int,
+#: The paging arguments every list takes (the spec's `limit`, `offset`, `updated_since`,
+#: `starting_after` and `ending_before` parameters), with their defaults, as `paginate` takes them.
+PAGING = {"limit": 100, "offset": 0, "updated_since": None, "starting_after": None, "ending_before": None}
+
+
+def matching(query, q: str | None, search: tuple[peewee.Field, ...],
+             equal: tuple[tuple[peewee.Field, object], ...] = ()):
+    """`query` narrowed to rows with `q` in one of the `search` columns, and to each
+    `(column, value)` of `equal`: each only when given (not None; `q` not empty)."""
+    if q:
+        query = query.where(functools.reduce(operator.or_, (column.contains(q) for column in search)))
+    for column, value in equal:
+        if value is not None:
+            query = query.where(column == value)
+    return query
+
+
+def paginate(query: peewee.ModelSelect | peewee.Select, model, *, limit: int = 100, offset: int = 0,
              updated_since=None, order: tuple | None = None, administration_id=None,
              starting_after=None, ending_before=None, fetch=list, counted=None) -> Page:
     """One page of `query` in `order` (default `created_at`, `id`), with `has_more` from one

@@ -28,7 +28,7 @@ from models.invoices import (
     payment_status,
 )
 from models.lines import attach_lines
-from models.listing import Page, filter_contact_and_dates, paginate
+from models.listing import LIST_INDEXES, Page, filter_contact_and_dates, paginate
 from models.money import to_money
 from models.parsing import parse_date, parse_uuid
 from models.tenancy import Administration
@@ -49,8 +49,7 @@ class Payment(TenantModel):
 
     class Meta:
         indexes = (
-            (("administration", "created_at", "id"), False),
-            (("administration", "updated_at"), False),
+            *LIST_INDEXES,
             (("administration", "invoice"), False),
             (("administration", "contact"), False),
             (("administration", "payment_date"), False),

@@ -5,10 +5,10 @@ from __future__ import annotations
 import peewee
 
 from models import serialize
-from models.db import MoneyField, RateField, TenantModel, changed_values, database, save_values
-from models.events import record_event
-from models.listing import Page, paginate
+from models.db import MoneyField, RateField, TenantModel, database
+from models.listing import LIST_INDEXES, Page, matching, paginate
 from models.money import to_decimal, to_money
+from models.records import Records
 from models.tenancy import Administration
 
 FIELDS = ("name", "description", "sku", "unit_price_incl", "tax_percentage", "unit", "active")
@@ -27,8 +27,7 @@ class Product(TenantModel):
 
     class Meta:
         indexes = (
-            (("administration", "created_at", "id"), False),
-            (("administration", "updated_at"), False),
+            *LIST_INDEXES,
             (("administration", "sku"), False),
         )
 
@@ -43,9 +42,7 @@ def _checked(values: dict) -> dict:
     return checked
 
 
-def _values(data: dict) -> dict:
-    """Every field: the given value or its default (PUT and POST)."""
-    return _checked({f: data.get(f, DEFAULTS.get(f)) for f in FIELDS})
+RECORDS = Records(Product, "product", FIELDS, DEFAULTS, serialize.product)
 
 
 def get_product(administration_id, product_id) -> Product:
@@ -56,18 +53,14 @@ def get_product(administration_id, product_id) -> Product:
 @database.atomic()
 def create_product(administration_id, data: dict) -> Product:
     """Create a product and its product.created event."""
-    product = Product.create(administration=administration_id, **_values(data))
-    record_event(administration_id, "product.created", serialize.product(product))
-    return product
+    return RECORDS.create(administration_id, _checked(RECORDS.full(data)))
 
 
 @database.atomic()
 def replace_product(administration_id, product_id, data: dict) -> Product:
     """PUT: every field takes the given value or its default."""
     product = Product.get_owned(administration_id, product_id)
-    save_values(product, _values(data))
-    record_event(administration_id, "product.updated", serialize.product(product))
-    return product
+    return RECORDS.replace(administration_id, product, _checked(RECORDS.full(data)))
 
 
 @database.atomic()
@@ -75,32 +68,17 @@ def update_product(administration_id, product_id, changes: dict) -> Product:
     """PATCH: only the given fields change (amounts checked as on PUT); product.updated when
     a value did."""
     product = Product.get_owned(administration_id, product_id)
-    changed = changed_values(product, _checked({f: v for f, v in changes.items() if f in FIELDS}))
-    if changed:
-        save_values(product, changed)
-        record_event(administration_id, "product.updated", serialize.product(product))
-    return product
+    return RECORDS.update(administration_id, product, _checked(RECORDS.given(changes)))
 
 
 @database.atomic()
 def delete_product(administration_id, product_id) -> None:
     """Delete a product; invoice lines keep their own copy of its description and price."""
-    product = Product.get_owned(administration_id, product_id)
-    data = serialize.product(product)
-    product.delete_instance()
-    record_event(administration_id, "product.deleted", data)
+    RECORDS.delete(administration_id, Product.get_owned(administration_id, product_id))
 
 
-def list_products(administration_id, *, limit=100, offset=0, updated_since=None, q=None,
-                  active=None, sku=None,
-                  starting_after=None, ending_before=None) -> Page:
-    query = Product.of(administration_id)
-    if q:
-        query = query.where(Product.name.contains(q) | Product.sku.contains(q))
-    if active is not None:
-        query = query.where(Product.active == active)
-    if sku is not None:
-        query = query.where(Product.sku == sku)
-    return paginate(query, Product, limit=limit, offset=offset,
-                    administration_id=administration_id, starting_after=starting_after,
-                    ending_before=ending_before, updated_since=updated_since)
+def list_products(administration_id, *, q=None, active=None, sku=None, **paging) -> Page:
+    """One page of products: `q` in the name or SKU, and the exact filters given."""
+    query = matching(Product.of(administration_id), q, (Product.name, Product.sku),
+                     ((Product.active, active), (Product.sku, sku)))
+    return paginate(query, Product, administration_id=administration_id, **paging)

@@ -16,31 +16,32 @@ from __future__ import annotations
 import functools
 import operator
 import uuid
-from datetime import timedelta
 
 import peewee
 
 from models import serialize
-from models.contacts import Contact
-from models.db import MoneyField, TenantModel, database, utcnow
+from models.db import database, utcnow
 from models.errors import Conflict, Invalid
 from models.events import record_event
-from models.invoices import Invoice, business_today, create_invoice, document_date, get_invoice
+from models.invoices import Invoice, business_today, create_invoice, get_invoice
 from models.lines import (
     DocumentLine,
+    LinedDocument,
     as_invoice_lines,
     attach_lines,
     build_lines,
-    delete_lines,
+    change_header,
+    create_document,
+    delete_document,
     get_document,
-    insert_document,
+    new_header,
+    page_with_lines,
     set_lines,
     store_lines,
     with_contact,
 )
-from models.listing import Page, filter_contact_and_dates, paginate, parse_statuses
+from models.listing import LIST_INDEXES, Page, filter_contact_and_dates, matching, parse_statuses
 from models.numbering import next_number
-from models.parsing import parse_date, referenced
 from models.tenancy import Administration
 
 #: The series quotes are numbered in (models.numbering), and the prefix of their numbers.
@@ -71,26 +72,17 @@ CONCEPT_ONLY_FIELDS = ("contact_id", "quote_date", "reference", "currency", "lin
 UNANSWERED = ("concept", "verzonden", "verlopen")
 
 
-class Quote(TenantModel):
+class Quote(LinedDocument):
     administration = peewee.ForeignKeyField(Administration, on_delete="CASCADE", index=False)
     number = peewee.CharField(max_length=32, null=True)
     # The stored status; `status_shown` adds the computed `verlopen`.
     status = peewee.CharField(max_length=20, default="concept")
-    contact = peewee.ForeignKeyField(Contact)
     quote_date = peewee.DateField()
     valid_until = peewee.DateField()
-    currency = peewee.CharField(max_length=3, default="EUR")
-    reference = peewee.CharField(max_length=200, null=True)
-    note = peewee.TextField(null=True)
-    total_incl = MoneyField(default=0)
-    total_vat = MoneyField(default=0)
-    total_excl = MoneyField(default=0)
     # The invoice this quote became; unique, so no two quotes share one.
     invoice = peewee.ForeignKeyField(Invoice, null=True, backref="+")
 
     # Set by peewee for the foreign keys, and by attach_lines().
-    administration_id: uuid.UUID
-    contact_id: uuid.UUID
     invoice_id: uuid.UUID | None
     loaded_lines: list[QuoteLine]
 
@@ -98,8 +90,7 @@ class Quote(TenantModel):
         indexes = (
             (("administration", "number"), True),
             (("administration", "invoice"), True),
-            (("administration", "created_at", "id"), False),
-            (("administration", "updated_at"), False),
+            *LIST_INDEXES,
             (("administration", "status", "valid_until"), False),
             (("administration", "contact", "created_at"), False),
             (("administration", "quote_date"), False),
@@ -176,9 +167,8 @@ def status_condition(statuses: list[str]):
     return functools.reduce(operator.or_, parts)
 
 
-def list_quotes(administration_id, *, limit=100, offset=0, status=None, contact_id=None, date_from=None,
-                date_to=None, updated_since=None, number=None,
-                starting_after=None, ending_before=None) -> Page:
+def list_quotes(administration_id, *, status=None, contact_id=None, date_from=None, date_to=None,
+                number=None, **paging) -> Page:
     """One page of quotes with contacts and lines, in at most three queries whatever the page size."""
     query = with_contact(QuoteLine, administration_id)
     statuses = parse_statuses(status, STATUSES)
@@ -186,13 +176,8 @@ def list_quotes(administration_id, *, limit=100, offset=0, status=None, contact_
         query = query.where(status_condition(statuses))
     query = filter_contact_and_dates(query, Quote, Quote.quote_date, contact_id=contact_id,
                                      date_from=date_from, date_to=date_to)
-    if number is not None:
-        query = query.where(Quote.number == number)
-    page = paginate(query, Quote, limit=limit, offset=offset,
-                    administration_id=administration_id, starting_after=starting_after,
-                    ending_before=ending_before, updated_since=updated_since)
-    attach_lines(page.rows, QuoteLine)
-    return page
+    return page_with_lines(matching(query, None, (), ((Quote.number, number),)), QuoteLine,
+                           administration_id, **paging)
 
 
 # ------------------------------------------------------------------ changes
@@ -205,19 +190,11 @@ def _check_validity(quote: Quote) -> None:
 @database.atomic()
 def create_quote(administration_id, data: dict) -> Quote:
     """POST /quotes: a concept, or a sent quote at once with `status: verzonden`."""
-    contact = referenced(Contact, administration_id, data["contact_id"], "contact_id")
-    quote_date = document_date(data.get("quote_date"), "quote_date") or business_today()
-    valid_until = parse_date(data.get("valid_until"), "valid_until") or quote_date + timedelta(
-        days=VALIDITY_DAYS)
-    quote = Quote(administration=administration_id, status="concept", contact=contact,
-                  quote_date=quote_date, valid_until=valid_until, currency=data.get("currency") or "EUR",
-                  reference=data.get("reference"), note=data.get("note"))
+    quote = Quote(status="concept", **new_header(administration_id, data, "quote_date", "valid_until",
+                                                 lambda: VALIDITY_DAYS))
     _check_validity(quote)
-    set_lines(quote, build_lines(administration_id, data.get("lines") or [], QuoteLine))
-    change_status(quote, data.get("status") or "concept", "request")
-    insert_document(quote, QuoteLine)
-    record_event(administration_id, "quote.created", serialize.quote(quote))
-    return quote
+    return create_document(quote, administration_id, data, QuoteLine, change_status=change_status,
+                           event="quote.created", serializer=serialize.quote)
 
 
 @database.atomic()
@@ -233,15 +210,7 @@ def update_quote(administration_id, quote_id, data: dict) -> Quote:
     if "valid_until" in data and previous not in UNANSWERED:
         raise Conflict(f"{label} is {previous}: valid_until can change only until the customer answers",
                        allowed=[])
-    if "contact_id" in data:
-        quote.contact = referenced(Contact, administration_id, data["contact_id"], "contact_id")
-    if data.get("quote_date") is not None:
-        quote.quote_date = document_date(data["quote_date"], "quote_date") or quote.quote_date
-    if data.get("valid_until") is not None:
-        quote.valid_until = parse_date(data["valid_until"], "valid_until") or quote.valid_until
-    for field in ("reference", "note", "currency"):
-        if field in data:
-            setattr(quote, field, data[field])
+    change_header(quote, administration_id, data, "quote_date", "valid_until")
     _check_validity(quote)
     # The status is checked from where the new valid_until puts the quote: extending an
     # expired quote makes it `verzonden` again, so it can be accepted in the same request.
@@ -266,11 +235,7 @@ def delete_quote(administration_id, quote_id) -> None:
     if quote.status != "concept":
         raise Conflict(f"quote {quote.number} is {quote.status_shown}: only a concept can be deleted; "
                        "reject a sent quote with status afgewezen")
-    attach_lines([quote], QuoteLine)
-    data = serialize.quote(quote)
-    delete_lines(quote, QuoteLine)
-    quote.delete_instance()
-    record_event(administration_id, "quote.deleted", data)
+    record_event(administration_id, "quote.deleted", delete_document(quote, QuoteLine, serialize.quote))
 
 
 @database.atomic()

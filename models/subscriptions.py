@@ -22,21 +22,23 @@ import peewee
 
 from models import serialize
 from models.contacts import Contact
-from models.db import MoneyField, TenantModel, database, utcnow
+from models.db import TenantModel, database, utcnow
 from models.errors import Conflict, Invalid
 from models.events import record_event
 from models.invoices import Invoice, business_today, payment_term_days
 from models.lines import (
     DocumentLine,
+    LinedDocument,
     attach_lines,
     build_lines,
     get_document,
     insert_document,
+    page_with_lines,
     set_lines,
     store_lines,
     with_contact,
 )
-from models.listing import Page, filter_contact_and_dates, paginate, parse_statuses
+from models.listing import LIST_INDEXES, Page, filter_contact_and_dates, parse_statuses
 from models.parsing import parse_date, referenced
 from models.periods import MONTHS_PER_INTERVAL, first_index_on_or_after, period_start
 from models.tenancy import Administration
@@ -55,9 +57,8 @@ SUBSCRIPTION_TRANSITIONS: dict[str, frozenset[str]] = {
 CHANGEABLE_WHEN_CANCELLED = ("note", "status")
 
 
-class Subscription(TenantModel):
+class Subscription(LinedDocument):
     administration = peewee.ForeignKeyField(Administration, on_delete="CASCADE", index=False)
-    contact = peewee.ForeignKeyField(Contact)
     status = peewee.CharField(max_length=20, default="actief")
     interval = peewee.CharField(max_length=10)
     interval_count = peewee.IntegerField(default=1)
@@ -65,25 +66,16 @@ class Subscription(TenantModel):
     end_date = peewee.DateField(null=True)
     invoice_status = peewee.CharField(max_length=20, default="concept")
     payment_term_days = peewee.IntegerField(default=30)
-    currency = peewee.CharField(max_length=3, default="EUR")
-    reference = peewee.CharField(max_length=200, null=True)
-    note = peewee.TextField(null=True)
-    # What one period's invoice totals, with the current lines.
-    total_incl = MoneyField(default=0)
-    total_vat = MoneyField(default=0)
-    total_excl = MoneyField(default=0)
+    # total_incl/total_vat/total_excl: what one period's invoice totals, with the current lines.
     next_index = peewee.IntegerField(default=0)
     next_period_start = peewee.DateField(null=True)
 
-    # Set by peewee for the foreign keys, and by attach_lines().
-    administration_id: uuid.UUID
-    contact_id: uuid.UUID
+    # Set by attach_lines().
     loaded_lines: list[SubscriptionLine]
 
     class Meta:
         indexes = (
-            (("administration", "created_at", "id"), False),
-            (("administration", "updated_at"), False),
+            *LIST_INDEXES,
             (("administration", "contact", "status"), False),
             (("administration", "status"), False),
             (("administration", "start_date"), False),
@@ -175,9 +167,8 @@ def get_subscription(administration_id, subscription_id) -> Subscription:
 
 
 
-def list_subscriptions(administration_id, *, limit=100, offset=0, status=None, contact_id=None,
-                       date_from=None, date_to=None, updated_since=None,
-                       starting_after=None, ending_before=None) -> Page:
+def list_subscriptions(administration_id, *, status=None, contact_id=None, date_from=None, date_to=None,
+                       **paging) -> Page:
     """One page of subscriptions with contacts and lines, in at most three queries whatever the page size."""
     query = with_contact(SubscriptionLine, administration_id)
     statuses = parse_statuses(status, STATUSES)
@@ -185,11 +176,7 @@ def list_subscriptions(administration_id, *, limit=100, offset=0, status=None, c
         query = query.where(Subscription.status.in_(statuses))
     query = filter_contact_and_dates(query, Subscription, Subscription.start_date, contact_id=contact_id,
                                      date_from=date_from, date_to=date_to)
-    page = paginate(query, Subscription, limit=limit, offset=offset,
-                    administration_id=administration_id, starting_after=starting_after,
-                    ending_before=ending_before, updated_since=updated_since)
-    attach_lines(page.rows, SubscriptionLine)
-    return page
+    return page_with_lines(query, SubscriptionLine, administration_id, **paging)
 
 
 # ------------------------------------------------------------------ changes

@@ -166,6 +166,11 @@ class _InvoicePDF(FPDF):
             if original:
                 facts.append(("Credits invoice", str(original)))
         self.set_y(top + 11)
+        self._facts(facts, bottom_left)
+
+    def _facts(self, facts, bottom_left: float) -> None:
+        """Label and value rows in the right-hand column from the current height on, then on
+        below both columns (the left one ends at `bottom_left`)."""
         for label, value in facts:
             self.set_x(118)
             self.set_font(FONT, "", 8.5)

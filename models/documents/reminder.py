@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from fpdf.enums import Align, XPos, YPos
 
-from models.documents.pdf import FONT, GREY, _day, _InvoicePDF, iban_groups
+from models.documents.pdf import FONT, _day, _InvoicePDF, iban_groups
 
 TITLES = {
     "reminder": "Betalingsherinnering",
@@ -100,17 +100,9 @@ class _ReminderPDF(_InvoicePDF):
                 self.cell(90, 4.5, line, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         bottom_left = self.get_y()
         self.set_y(top)
-        for label, value in (("Datum", dutch_date(letter_date)), ("Factuurnummer", inv.get("number") or ""),
-                             ("Factuurdatum", _day(inv.get("invoice_date"))),
-                             ("Vervaldatum", _day(inv.get("due_date")))):
-            self.set_x(118)
-            self.set_font(FONT, "", 8.5)
-            self.set_text_color(*GREY)
-            self.cell(34, 5, label)
-            self.set_text_color(0, 0, 0)
-            self.set_font(FONT, "B", 9)
-            self.cell(0, 5, str(value), align=Align.R, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-        self.set_y(max(bottom_left, self.get_y()) + 8)
+        self._facts((("Datum", dutch_date(letter_date)), ("Factuurnummer", inv.get("number") or ""),
+                     ("Factuurdatum", _day(inv.get("invoice_date"))),
+                     ("Vervaldatum", _day(inv.get("due_date")))), bottom_left)
 
     def _amounts(self, reminder: dict) -> None:
         inv = self.invoice

@@ -272,17 +272,24 @@ def _address(doc: _Document, party, who: dict) -> None:
     doc.cbc(doc.cac(address, "Country"), "IdentificationCode", who.get("country") or "NL")
 
 
+def _named_party(doc: _Document, party, who: dict, name: str):
+    """A party's name, address and VAT scheme (with a VAT number), in UBL's order; returns its
+    PartyLegalEntity, which has the registration name so far."""
+    doc.cbc(doc.cac(party, "PartyName"), "Name", name)
+    _address(doc, party, who)
+    if who.get("vat_number"):
+        tax_scheme = doc.cac(party, "PartyTaxScheme")
+        doc.cbc(tax_scheme, "CompanyID", who["vat_number"])
+        doc.cbc(doc.cac(tax_scheme, "TaxScheme"), "ID", "VAT")
+    legal = doc.cac(party, "PartyLegalEntity")
+    doc.cbc(legal, "RegistrationName", name)
+    return legal
+
+
 def _seller_party(doc: _Document, parent, seller: dict) -> None:
     party = doc.cac(parent, "Party")
     doc.cbc(party, "EndpointID", seller["kvk_number"], schemeID=KVK_SCHEME)
-    doc.cbc(doc.cac(party, "PartyName"), "Name", seller["name"])
-    _address(doc, party, seller)
-    if seller.get("vat_number"):
-        tax_scheme = doc.cac(party, "PartyTaxScheme")
-        doc.cbc(tax_scheme, "CompanyID", seller["vat_number"])
-        doc.cbc(doc.cac(tax_scheme, "TaxScheme"), "ID", "VAT")
-    legal = doc.cac(party, "PartyLegalEntity")
-    doc.cbc(legal, "RegistrationName", seller["name"])
+    legal = _named_party(doc, party, seller, seller["name"])
     doc.cbc(legal, "CompanyID", seller["kvk_number"], schemeID=KVK_SCHEME)
     if seller.get("email") or seller.get("phone"):
         contact = doc.cac(party, "Contact")
@@ -302,14 +309,7 @@ def _buyer_party(doc: _Document, parent, buyer: dict) -> None:
     elif buyer.get("email"):
         doc.cbc(party, "EndpointID", buyer["email"], schemeID=EMAIL_SCHEME)
     name = buyer.get("company_name") or buyer["name"]
-    doc.cbc(doc.cac(party, "PartyName"), "Name", name)
-    _address(doc, party, buyer)
-    if buyer.get("vat_number"):
-        tax_scheme = doc.cac(party, "PartyTaxScheme")
-        doc.cbc(tax_scheme, "CompanyID", buyer["vat_number"])
-        doc.cbc(doc.cac(tax_scheme, "TaxScheme"), "ID", "VAT")
-    legal = doc.cac(party, "PartyLegalEntity")
-    doc.cbc(legal, "RegistrationName", name)
+    legal = _named_party(doc, party, buyer, name)
     if buyer.get("kvk_number") and country == "NL":
         doc.cbc(legal, "CompanyID", buyer["kvk_number"], schemeID=KVK_SCHEME)
     if buyer.get("email"):

@@ -120,6 +120,29 @@ def test_each_style_of_statement_gives_the_expected_matches(tenant):
     assert again == free
 
 
+def test_a_batch_whose_parts_do_not_add_up_is_one_entry_and_pays_nothing(tenant):
+    """78.65 booked, but the transactions say 48.40 + 300.25: registering them would book money
+    that never arrived. The batch stays one entry of what was booked, for matching by hand."""
+    invoices = books(tenant)
+    numbers = {inv["id"]: number for number, inv in invoices.items()}
+    inconsistent = (camt("batch").replace(b"CAMT-BATCH-0001", b"CAMT-BATCH-0002")
+                    .replace(b'<Amt Ccy="EUR">30.25</Amt>', b'<Amt Ccy="EUR">300.25</Amt>'))
+    response = upload(tenant, inconsistent)
+    assert response.status_code == 201, response.text
+    entries = response.json()["entries"]
+    assert [entry_view(e, numbers) for e in entries] == [
+        ("unmatched", None, None, [("2026-0006", "invoice_number"), ("2026-0007", "invoice_number")])]
+    assert [(e["bank_reference"], e["amount"], e["remittance_information"]) for e in entries] == [
+        ("0415B0000001", 78.65, "2026-0006 Factuur nr. 2026-0007.")]
+    assert count_rows(Payment, administration=tenant.administration_id) == 0
+    # A part in another currency than the booking is not split either.
+    other_currency = (camt("batch").replace(b"CAMT-BATCH-0001", b"CAMT-BATCH-0003")
+                      .replace(b"0415B0000001", b"0415B0000009")
+                      .replace(b'<Amt Ccy="EUR">30.25</Amt>', b'<Amt Ccy="USD">30.25</Amt>'))
+    assert [e["amount"] for e in upload(tenant, other_currency).json()["entries"]] == [78.65]
+    assert count_rows(Payment, administration=tenant.administration_id) == 0
+
+
 def test_the_same_file_twice_adds_nothing(tenant):
     invoices = books(tenant)
     first = upload(tenant, camt("free_text"))
@@ -140,6 +163,78 @@ def test_the_same_file_twice_adds_nothing(tenant):
     assert (shown["entry_count"], shown["duplicate_count"], shown["entries"]) == (0, 3, [])
     assert count_rows(Payment, administration=tenant.administration_id) == payments
     assert invoice_state(tenant, invoices["2026-0002"]) == ("betaald", Decimal("121.00"))
+
+
+def test_another_accounts_statement_with_the_same_message_id_is_its_own_import(tenant):
+    """A message id is the sender's: two banks (or two accounts) may use the same one. Only the
+    same account's statement with that id is the same file."""
+    invoices = books(tenant)
+    first = upload(tenant, camt("structured"))
+    assert first.status_code == 201
+    other_account = (camt("free_text").replace(b"CAMT-FREETEXT-0001", b"CAMT-STRUCTURED-0001")
+                     .replace(b"NL91 ABNA 0417 1643 00", b"NL20 INGB 0001 2345 67"))
+    second = upload(tenant, other_account)
+    assert second.status_code == 201, second.text
+    shown = second.json()
+    assert shown["id"] != first.json()["id"]
+    assert (shown["message_id"], shown["account_iban"], shown["entry_count"], shown["matched_count"]) == (
+        "CAMT-STRUCTURED-0001", "NL20INGB0001234567", 3, 2)
+    assert invoice_state(tenant, invoices["2026-0002"]) == ("betaald", Decimal("121.00"))
+    assert count_rows(BankStatement, administration=tenant.administration_id) == 2
+    # Each is still the same file when it comes again.
+    assert upload(tenant, other_account).json()["id"] == shown["id"]
+    assert upload(tenant, camt("structured")).json()["id"] == first.json()["id"]
+    assert count_rows(BankStatement, administration=tenant.administration_id) == 2
+
+
+@pytest.fixture
+def fresh_database(database_url, tmp_path, request):
+    """A new, migrated database on this backend, bound to the models while the test runs."""
+    import uuid
+
+    from models import db
+    from models.migrations import migrate
+    from tests.conftest import bind_test_database
+
+    if database_url.startswith("sqlite"):
+        url = f"sqlite:///{tmp_path}/fresh.db"
+    else:
+        url = request.getfixturevalue("pg_server").create_database(f"paydock_fresh_{uuid.uuid4().hex[:12]}")
+    database = db.open_database(url, timeout=10)
+    db.bind(database)
+    try:
+        with database.connection_context():
+            migrate()
+        yield database
+    finally:
+        database.close()
+        bind_test_database(database_url)
+
+
+def test_the_migration_puts_the_account_in_the_statement_key(fresh_database):
+    """m0016 on a database that has the earlier key (administration, message id) only."""
+    from models.migrations import m0016_statement_per_account as m0016
+
+    database = fresh_database
+
+    def unique_keys() -> set:
+        return {tuple(i.columns) for i in database.get_indexes("bank_statement") if i.unique}
+
+    with database.connection_context():
+        assert ("administration_id", "account_iban", "message_id") in unique_keys()
+        with database.atomic():
+            database.execute_sql("DROP INDEX bank_statement_administration_id_account_iban_message_id")
+            database.execute_sql("CREATE UNIQUE INDEX bank_statement_administration_id_message_id "
+                                 "ON bank_statement (administration_id, message_id)")
+        assert ("administration_id", "message_id") in unique_keys()
+        with database.atomic():
+            m0016.up(database)
+        keys = unique_keys()
+        assert ("administration_id", "account_iban", "message_id") in keys
+        assert ("administration_id", "message_id") not in keys
+        with database.atomic():
+            m0016.up(database)   # a second run changes nothing
+        assert unique_keys() == keys
 
 
 MALFORMED = {
