@@ -6,7 +6,8 @@ credit/debit, booking date, account), is refused naming the first problem, and n
 is stored. Then, in one transaction:
 
 - every entry is stored once per account and bank reference (the entry's `AcctSvcrRef`;
-  a batch-booked entry with amounts per transaction becomes one entry per transaction).
+  a batch-booked entry with amounts per transaction that add up to the booked amount
+  becomes one entry per transaction).
   An entry already imported (from this file or an earlier one) is skipped and counted
   as a duplicate, so importing the same statement twice adds nothing. The same file again
   (the same account and `GrpHdr/MsgId`) answers the earlier import; another account's file
@@ -268,8 +269,11 @@ def _entries(entry, where: str, account: str, seen: Counter) -> list[ParsedEntry
 
     amounts = [_transaction_amount(tx, f"{where}/NtryDtls/TxDtls[{i}]")
                for i, tx in enumerate(transactions, 1)]
-    if len(transactions) > 1 and all(a is not None for a in amounts):
-        # A batch booking with an amount per transaction: each is its own entry.
+    if (len(transactions) > 1 and all(a is not None and a[1] == currency for a in amounts)
+            and sum(a[0] for a in amounts if a is not None) == amount):
+        # A batch booking with an amount per transaction, adding up to what was booked: each
+        # is its own entry. (Parts that do not add up, e.g. netted charges, are not split:
+        # PayDock never registers more than the bank booked.)
         split = []
         for index, (details, tx_amount) in enumerate(zip(transactions, amounts, strict=True), 1):
             assert tx_amount is not None
@@ -280,7 +284,7 @@ def _entries(entry, where: str, account: str, seen: Counter) -> list[ParsedEntry
         return split
     details = transactions[0] if len(transactions) == 1 else None
     made = make(details, amount, currency, reference)
-    if len(transactions) > 1:   # a batch without amounts per transaction: one entry, all texts
+    if len(transactions) > 1:   # a batch not split by transaction: one entry, all texts
         texts = [t for t in (_remittance(tx)[0] for tx in transactions) if t]
         made.remittance_information = " ".join(texts) or None
     return [made]

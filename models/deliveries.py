@@ -161,13 +161,22 @@ def list_deliveries(administration_id, invoice_id, *, limit: int = 100, offset: 
 
 # ------------------------------------------------------------------ the worker's side
 
+def _due(now: datetime):
+    return ((InvoiceDelivery.status == "queued") & (InvoiceDelivery.next_attempt_at <= now)
+            & InvoiceDelivery.unleased(now))
+
+
+def delivery_due(now: datetime) -> bool:
+    """Whether any delivery is due now (a read, without the write lock a claim takes)."""
+    return InvoiceDelivery.select(InvoiceDelivery.id).where(_due(now)).exists()
+
+
 def claim_due_delivery(now: datetime, lease: timedelta) -> InvoiceDelivery | None:
     """Lease the delivery that has waited longest among those due now (None: nothing due)."""
     token = uuid.uuid4()
     with database.atomic():
         query = (InvoiceDelivery.select()
-                 .where(InvoiceDelivery.status == "queued", InvoiceDelivery.next_attempt_at <= now,
-                        InvoiceDelivery.unleased(now))
+                 .where(_due(now))
                  .order_by(InvoiceDelivery.next_attempt_at, InvoiceDelivery.id)
                  .limit(1))
         if is_postgres():

@@ -19,19 +19,21 @@ injectable clock, so tests never sleep.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import smtplib
 import ssl
 import tempfile
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from models import deliveries, documents, serialize
-from models.db import utcnow
+from models.db import database, utcnow
 from models.deliveries import InvoiceDelivery
 from models.documents.mail import invoice_email, reminder_email
 from models.documents.reminder import reminder_pdf
@@ -143,16 +145,28 @@ def transport_from_settings(settings):
 # ------------------------------------------------------------------ the sender
 
 class MailSender:
-    """Sends due invoice e-mails one at a time; part of `paydock worker`'s pass."""
+    """Sends due invoice e-mails one at a time, in `paydock worker`: on a thread of its own
+    (`DeliveryWorker.run`) or as part of a pass (`run_once`).
+
+    It holds a database connection only for its short reads and writes, never while the
+    SMTP server is talking, and takes `writing()` (the worker's SQLite writer turn) around
+    each write."""
 
     def __init__(self, settings, *, clock: Clock = utcnow, transport=None,
-                 next_attempt_after: Callable[[int, datetime], datetime | None]) -> None:
+                 next_attempt_after: Callable[[int, datetime], datetime | None],
+                 writing: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext) -> None:
         self.transport = transport or transport_from_settings(settings)
         self.sender = settings.mail_from
         self.clock = clock
         self.lease = timedelta(seconds=2 * settings.smtp_timeout + 5)
         self.next_attempt_after = next_attempt_after
+        self.writing = writing
         self.stopping: Callable[[], bool] = lambda: False
+
+    @contextlib.contextmanager
+    def _write(self):
+        with database.connection_context(), self.writing():
+            yield
 
     def run_once(self, max_messages: int = 1000) -> int:
         """Send every delivery due now; returns the attempts made."""
@@ -160,7 +174,12 @@ class MailSender:
         for _ in range(max_messages):
             if self.stopping():
                 break
-            delivery = deliveries.claim_due_delivery(self.clock(), self.lease)
+            now = self.clock()
+            with database.connection_context():
+                if not deliveries.delivery_due(now):  # a read: nothing due needs no write turn
+                    break
+            with self._write():
+                delivery = deliveries.claim_due_delivery(now, self.lease)
             if delivery is None:
                 break
             attempts += self.deliver(delivery)
@@ -170,23 +189,32 @@ class MailSender:
         """One attempt at a leased delivery, recorded; returns 1 if an attempt was made."""
         attempted_at = self.clock()
         try:
-            prepared = self.prepare(delivery, attempted_at)
+            with database.connection_context():
+                prepared = self.prepare(delivery, attempted_at)
         except DomainError as exc:
             # The message cannot be made (e.g. seller details UBL needs were removed): no retry helps.
-            deliveries.record_failure(delivery, attempted_at, self.clock(), f"not sent: {exc.detail}", None)
+            with self._write():
+                deliveries.record_failure(delivery, attempted_at, self.clock(), f"not sent: {exc.detail}",
+                                          None)
             return 1
-        if prepared is None:
+        if isinstance(prepared, str):
+            with self._write():
+                deliveries.record_cancelled(delivery, attempted_at, prepared)
+            log.info("reminder %s cancelled: %s", delivery.id, prepared)
             return 0
         message, sender, facts = prepared
         try:
             self.transport.send(message, sender, delivery.recipient)
         except MailError as exc:
             retry_at = self.next_attempt_after(delivery.failures + 1, self.clock()) if exc.temporary else None
-            deliveries.record_failure(delivery, attempted_at, self.clock(), exc.text, retry_at)
+            with self._write():
+                deliveries.record_failure(delivery, attempted_at, self.clock(), exc.text, retry_at)
             log.info("e-mail %s to %s not sent (%s): %s", delivery.id, delivery.recipient,
                      "will retry" if retry_at else "failed", exc.text)
             return 1
-        if not deliveries.record_sent(delivery, attempted_at, self.clock(), **facts):
+        with self._write():
+            recorded = deliveries.record_sent(delivery, attempted_at, self.clock(), **facts)
+        if not recorded:
             log.warning("e-mail %s was sent but its lease had passed to another worker", delivery.id)
         else:
             log.info("e-mail %s (%s %s) sent to %s", delivery.id, delivery.kind, delivery.invoice_number,
@@ -194,8 +222,8 @@ class MailSender:
         return 1
 
     def prepare(self, delivery: InvoiceDelivery, now: datetime):
-        """The message to send, its sender and what a reminder states; None (and the delivery
-        cancelled) for a reminder whose invoice is no longer open."""
+        """The message to send, its sender and what a reminder states; for a reminder whose
+        invoice is no longer open, the reason it is cancelled instead (a string). Reads only."""
         invoice, seller, preceding = documents.invoice_sources(delivery.administration_id,
                                                                delivery.invoice_id)
         sender = self.sender or seller.get("email") or FALLBACK_SENDER
@@ -206,10 +234,7 @@ class MailSender:
             return invoice_email(sender=sender, seller=seller, delivery=row, invoice=invoice, pdf=pdf,
                                  ubl=ubl, sent_at=now), sender, {}
         if invoice["status"] not in ("verzonden", "deels_betaald") or invoice["open_amount"] <= 0:
-            deliveries.record_cancelled(delivery, now, f"not sent: the invoice is {invoice['status']}")
-            log.info("reminder %s cancelled: invoice %s is %s", delivery.id, delivery.invoice_number,
-                     invoice["status"])
-            return None
+            return f"not sent: the invoice is {invoice['status']}"
         # The letter states the amounts and the term as they are on the day it goes out.
         letter_date = business_day(now)
         open_amount = invoice["open_amount"]
@@ -222,4 +247,3 @@ class MailSender:
         message = reminder_email(sender=sender, seller=seller, delivery=row, invoice=invoice, pdf=pdf,
                                  letter_date=letter_date, sent_at=now)
         return message, sender, {"open_amount": open_amount, "collection_costs": costs, "pay_by": pay_by}
-

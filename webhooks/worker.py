@@ -12,8 +12,10 @@ holds one thread, never the others' events. Threads do their database work in th
 own short connection contexts (Peewee connections are per thread) and never hold a
 connection while waiting for a receiver.
 After the webhooks, the pass runs the periodic jobs that are due (the hourly
-payment-reminder run among them) and sends the invoice e-mails that are due
-(webhooks/mail.py).
+payment-reminder run among them). Invoice e-mails and reminders (webhooks/mail.py) go
+out on a thread of their own beside the endpoint threads (`run`), so a slow or silent
+SMTP server never holds up webhooks; `run_once` sends them at the end of its pass. On
+SQLite the e-mail thread takes its turn to write like the endpoint threads (`_writing`).
 
 Claiming: a worker takes a *lease* on an endpoint (`lease_until`, `lease_token`),
 selected with `FOR UPDATE SKIP LOCKED` on PostgreSQL, so several workers can run and
@@ -267,7 +269,7 @@ class DeliveryWorker:
         self._sqlite_writer = threading.Lock()
         # Invoice e-mails and payment reminders go out through the same worker.
         self.mail = MailSender(settings, clock=clock, transport=mail_transport,
-                               next_attempt_after=next_attempt_after)
+                               next_attempt_after=next_attempt_after, writing=self._writing)
         self.mail.stopping = self.stopping.is_set
         self.periodic = [PeriodicTask("purge events", timedelta(hours=1), self._purge),
                          PeriodicTask("payment reminders", timedelta(hours=1), run_reminders),
@@ -295,25 +297,44 @@ class DeliveryWorker:
         self.http.close()
 
     def run(self) -> None:
-        """Work until `stop()` (SIGTERM/SIGINT in `paydock worker`), idling between passes."""
+        """Work until `stop()` (SIGTERM/SIGINT in `paydock worker`), idling between passes;
+        e-mail goes out meanwhile on a thread of its own."""
+        mail = threading.Thread(target=self._send_mail, name="mail", daemon=True)
+        mail.start()
         try:
             while not self.stopping.is_set():
                 try:
                     with database.connection_context():
                         dispatched, leased = self.step()
                         self.run_periodic()
-                        mailed = self.mail.run_once()
                 except (peewee.OperationalError, peewee.InterfaceError) as exc:
                     log.warning("database unavailable: %s", exc)
-                    dispatched = leased = mailed = 0
+                    dispatched = leased = 0
                 except Exception:
                     # Keep serving the other endpoints; a lease left behind expires by itself.
                     log.exception("worker pass failed")
-                    dispatched = leased = mailed = 0
-                if not (dispatched or leased or mailed):
+                    dispatched = leased = 0
+                if not (dispatched or leased):
                     self._wait_for_news(self.poll_interval)
         finally:
+            self.stopping.set()  # also when leaving by an exception: the e-mail thread ends too
             self._finish()
+            mail.join()  # after its attempt in flight, recorded
+
+    def _send_mail(self) -> None:
+        """The e-mail thread of `run`: send what is due, idle when nothing is, until `stop()`."""
+        while not self.stopping.is_set():
+            try:
+                attempts = self.mail.run_once()
+            except (peewee.OperationalError, peewee.InterfaceError) as exc:
+                log.warning("database unavailable for e-mail: %s", exc)
+                attempts = 0
+            except Exception:
+                # A lease left behind expires by itself and the delivery is tried again.
+                log.exception("e-mail pass failed")
+                attempts = 0
+            if not attempts:
+                self.stopping.wait(self.poll_interval)
 
     def run_once(self, max_batches: int = 10_000) -> int:
         """Dispatch waiting events and send every delivery due now; returns events

@@ -77,6 +77,19 @@ def test_each_tenant_sees_only_its_own(tenant, other_tenant):
     assert theirs["name"] == "Other BV" and theirs["city"] is None
 
 
+def test_reminder_settings_are_each_tenants_own(tenant, other_tenant):
+    defaults = other_tenant.get("/api/reminder-settings").json()
+    mine = {"enabled": True, "steps": [{"days_after_due": 10, "text": "Graag betalen."}]}
+    assert tenant.patch("/api/reminder-settings", mine).status_code == 200
+    assert other_tenant.get("/api/reminder-settings").json() == defaults
+    theirs = other_tenant.patch("/api/reminder-settings", {"steps": [{"days_after_due": 3, "text": "Kort"}]})
+    assert theirs.status_code == 200 and theirs.json()["enabled"] is False
+    kept = tenant.get("/api/reminder-settings").json()
+    assert kept["enabled"] is True
+    assert kept["steps"] == [{"days_after_due": 10, "text": "Graag betalen.",
+                              "announces_collection_costs": False}]
+
+
 @pytest.mark.parametrize("iban, valid", [
     ("NL91ABNA0417164300", True),
     ("nl91 abna 0417 1643 00", True),

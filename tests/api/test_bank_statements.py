@@ -120,6 +120,29 @@ def test_each_style_of_statement_gives_the_expected_matches(tenant):
     assert again == free
 
 
+def test_a_batch_whose_parts_do_not_add_up_is_one_entry_and_pays_nothing(tenant):
+    """78.65 booked, but the transactions say 48.40 + 300.25: registering them would book money
+    that never arrived. The batch stays one entry of what was booked, for matching by hand."""
+    invoices = books(tenant)
+    numbers = {inv["id"]: number for number, inv in invoices.items()}
+    inconsistent = (camt("batch").replace(b"CAMT-BATCH-0001", b"CAMT-BATCH-0002")
+                    .replace(b'<Amt Ccy="EUR">30.25</Amt>', b'<Amt Ccy="EUR">300.25</Amt>'))
+    response = upload(tenant, inconsistent)
+    assert response.status_code == 201, response.text
+    entries = response.json()["entries"]
+    assert [entry_view(e, numbers) for e in entries] == [
+        ("unmatched", None, None, [("2026-0006", "invoice_number"), ("2026-0007", "invoice_number")])]
+    assert [(e["bank_reference"], e["amount"], e["remittance_information"]) for e in entries] == [
+        ("0415B0000001", 78.65, "2026-0006 Factuur nr. 2026-0007.")]
+    assert count_rows(Payment, administration=tenant.administration_id) == 0
+    # A part in another currency than the booking is not split either.
+    other_currency = (camt("batch").replace(b"CAMT-BATCH-0001", b"CAMT-BATCH-0003")
+                      .replace(b"0415B0000001", b"0415B0000009")
+                      .replace(b'<Amt Ccy="EUR">30.25</Amt>', b'<Amt Ccy="USD">30.25</Amt>'))
+    assert [e["amount"] for e in upload(tenant, other_currency).json()["entries"]] == [78.65]
+    assert count_rows(Payment, administration=tenant.administration_id) == 0
+
+
 def test_the_same_file_twice_adds_nothing(tenant):
     invoices = books(tenant)
     first = upload(tenant, camt("free_text"))

@@ -9,10 +9,12 @@ from decimal import Decimal
 import pytest
 
 from models import db
+from models.deliveries import InvoiceDelivery
 from models.events import Event
 from models.invoices import Invoice, InvoiceLine, business_today
 from models.numbering import NumberSeries
 from models.payments import Payment
+from tests.api.test_invoice_documents import SELLER_DETAILS
 from tests.querycount import count_queries
 
 ACME = {"name": "Acme BV", "email": "info@acme.nl", "company_name": "Acme BV",
@@ -105,6 +107,7 @@ def snapshot(tenant) -> dict:
             "payments": sorted((str(p.id), p.amount) for p in Payment.of(admin)),
             "events": Event.of(admin).count(),
             "series": sorted((s.kind, s.year, s.last_number) for s in NumberSeries.of(admin)),
+            "deliveries": sorted((str(d.id), d.status, d.attempts) for d in InvoiceDelivery.of(admin)),
         }
 
 
@@ -534,15 +537,26 @@ def test_list_and_detail_use_a_fixed_number_of_queries(tenant):
 # ------------------------------------------------------------------ tenancy
 
 def test_other_tenants_invoices_are_404(tenant, other_tenant):
+    # Both could send (seller details UBL needs), so only tenancy stands between them.
+    for each in (tenant, other_tenant):
+        assert each.patch("/api/administration", SELLER_DETAILS).status_code == 200
     invoice = issued_in(tenant, "verzonden")
     concept = make_invoice(tenant)
+    assert tenant.post(f"/api/invoices/{invoice['id']}/send", {}).status_code == 202
     before = snapshot(tenant)
+    assert len(before["deliveries"]) == 1
     for url in (f"/api/invoices/{invoice['id']}", f"/api/invoices/{concept['id']}"):
         assert other_tenant.get(url).status_code == 404
         assert other_tenant.patch(url, {"status": "betaald"}).status_code == 404
         assert other_tenant.patch(url, {"note": "overgenomen"}).status_code == 404
         assert other_tenant.delete(url).status_code == 404
         assert other_tenant.post(f"{url}/credit", {}).status_code == 404
+        # Sending by e-mail, its deliveries and the reminder state.
+        assert other_tenant.post(f"{url}/send", {}).status_code == 404
+        assert other_tenant.post(f"{url}/send", {"email": "dief@example.nl", "attach_ubl": False},
+                                 headers={"Idempotency-Key": f"steal-{url[-12:]}"}).status_code == 404
+        assert other_tenant.get(f"{url}/deliveries").status_code == 404
+        assert other_tenant.get(f"{url}/reminders").status_code == 404
     payment = {"invoice_id": invoice["id"], "amount": 1.00}
     assert other_tenant.post("/api/payments", payment).status_code == 422
     assert other_tenant.get("/api/invoices").json()["total"] == 0

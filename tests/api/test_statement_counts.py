@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -18,6 +19,7 @@ from models import invoices as invoice_models
 from models import portal as portal_models
 from models import webhooks as webhook_models
 from models.events import Event
+from models.reminders import run_reminders
 from models.webhooks import WebhookDelivery
 from tests.api.sales import line, make_contact, make_invoice, make_product
 from tests.api.test_invoice_documents import SELLER_DETAILS
@@ -186,8 +188,11 @@ def invoice_documents(tenant) -> None:
 def invoice_deliveries(tenant) -> None:
     """The deliveries of an invoice (its e-mails and reminders), and its reminder state."""
     assert tenant.patch("/api/administration", SELLER_DETAILS).status_code == 200
-    invoice = make_invoice(tenant, make_contact(tenant))
+    invoice = make_invoice(tenant, make_contact(tenant), invoice_date="2026-04-01", due_date="2026-05-01")
     url = f"/api/invoices/{invoice['id']}/deliveries"
+    reminders = f"/api/invoices/{invoice['id']}/reminders"
+    # The invoice with its contact, the schedule (looked for, not found), the reminders sent.
+    assert statements(tenant, reminders) == 3
     assert statements(tenant, url) == 2  # an empty page, and whether the invoice exists
     assert tenant.post(f"/api/invoices/{invoice['id']}/send").status_code == 202
     one = statements(tenant, url)
@@ -197,8 +202,17 @@ def invoice_deliveries(tenant) -> None:
     assert len(listed(tenant, url)) == N
     assert statements(tenant, url) == one == 1
     assert statements(tenant, f"{url}?limit=5") == 2  # page, bounded count
-    # The invoice with its contact, the schedule, the reminders sent.
-    assert statements(tenant, f"/api/invoices/{invoice['id']}/reminders") == 3
+    # A schedule of ten steps, each queued on its day: the reminder state reads no more.
+    steps = [{"days_after_due": 7 * (i + 1), "text": f"Herinnering {i + 1}"} for i in range(10)]
+    assert tenant.patch("/api/reminder-settings", {"enabled": True, "steps": steps}).status_code == 200
+    with db.database.connection_context():
+        for i in range(10):
+            run_reminders(datetime(2026, 5, 1, 6) + timedelta(days=7 * (i + 1)))
+    state = tenant.get(reminders).json()
+    assert [s["status"] for s in state["steps"]] == ["queued"] * 10
+    assert len(listed(tenant, f"{url}?limit=500")) == N + 10
+    assert statements(tenant, reminders) == 3
+    assert statements(tenant, url) == 1
 
 
 def reminder_settings_read(tenant) -> None:

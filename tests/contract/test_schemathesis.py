@@ -10,7 +10,7 @@ import tempfile
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import negative_data_rejection
 
 from models import api_keys, tenancy
@@ -55,6 +55,55 @@ def test_every_operation_conforms(case, fuzz_key):
     # so negative_data_rejection would flag valid requests. The CLI run below sends requests
     # exactly as generated and keeps every check, negative_data_rejection included.
     case.call_and_validate(headers={"X-API-Key": fuzz_key}, excluded_checks=[negative_data_rejection])
+
+
+#: Operations whose path names an invoice: with the random ids Schemathesis makes up they
+#: only ever meet a 404, so they are also run on a real invoice of the fuzz administration.
+ON_AN_INVOICE = ["send_invoice", "list_invoice_deliveries", "get_invoice_reminders"]
+#: And the administration's reminder schedule, which needs no id.
+REMINDER_SETTINGS = ["get_reminder_settings", "update_reminder_settings"]
+_REACHED: dict[str, list[int]] = {}
+
+
+@pytest.fixture(scope="module")
+def fuzz_invoice(fuzz_key) -> str:
+    """A concept invoice of the fuzz administration, which has the seller details UBL needs."""
+    from starlette.testclient import TestClient
+
+    from tests.api.test_invoice_documents import SELLER_DETAILS
+
+    headers = {"X-API-Key": fuzz_key}
+    with TestClient(APP) as client:
+        assert client.patch("/api/administration", json=SELLER_DETAILS, headers=headers).status_code == 200
+        customer = client.post("/api/contacts", json={"name": "Acme BV", "email": "info@acme.nl"},
+                               headers=headers)
+        assert customer.status_code == 201, customer.text
+        invoice = client.post("/api/invoices", headers=headers, json={
+            "contact_id": customer.json()["id"], "status": "concept", "due_date": "2026-05-11",
+            "invoice_date": "2026-04-11",
+            "lines": [{"description": "Installatie", "quantity": 2, "unit_price_incl": 125.00,
+                       "tax_percentage": 21}]})
+        assert invoice.status_code == 201, invoice.text
+        return invoice.json()["id"]
+
+
+@pytest.mark.parametrize("operation_id", ON_AN_INVOICE + REMINDER_SETTINGS)
+def test_sending_operations_conform_on_a_real_invoice(operation_id, fuzz_key, fuzz_invoice):
+    operation = schema.find_operation_by_id(operation_id)
+    statuses = _REACHED.setdefault(operation_id, [])
+
+    @given(case=operation.as_strategy())
+    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+    def run(case):
+        if operation_id in ON_AN_INVOICE:
+            case.path_parameters = {**(case.path_parameters or {}), "id": fuzz_invoice}
+        response = case.call_and_validate(headers={"X-API-Key": fuzz_key},
+                                          excluded_checks=[negative_data_rejection])
+        statuses.append(response.status_code)
+
+    run()
+    # Reached: the operation answered with success, not only refusals.
+    assert any(200 <= status < 300 for status in statuses), (operation_id, statuses)
 
 
 def test_schemathesis_cli_against_gunicorn(tmp_path):

@@ -38,7 +38,8 @@ def make_worker(client, settings):
     workers = []
 
     def make(clock, **overrides) -> DeliveryWorker:
-        worker = DeliveryWorker(dataclasses.replace(settings, smtp_timeout=5.0, **overrides), clock=clock)
+        changed = dataclasses.replace(settings, **{"smtp_timeout": 5.0, **overrides})
+        worker = DeliveryWorker(changed, clock=clock)
         workers.append(worker)
         return worker
 
