@@ -383,10 +383,22 @@ class Imported:
     created: bool
 
 
-@database.atomic()
 def import_statement(administration_id, body: bytes) -> Imported:
     """POST /bank-statements: read, store and match a CAMT.053 file (see the module docstring)."""
     parsed = parse_camt053(body)
+    try:
+        return _store_statement(administration_id, parsed)
+    except peewee.IntegrityError as raced:
+        # Another upload stored this statement or some of its entries a moment ago (the
+        # unique keys decide): nothing of this one is kept, and sending it again answers
+        # or skips what that upload stored.
+        raise Conflict(f"statement {parsed.message_id} or some of its entries was imported by another "
+                       "upload at the same moment; nothing of this upload was stored: send the file again "
+                       "to see what is imported") from raced
+
+
+@database.atomic()
+def _store_statement(administration_id, parsed: ParsedStatement) -> Imported:
     existing = (BankStatement.of(administration_id)
                 .where(BankStatement.account_iban == parsed.account_iban,
                        BankStatement.message_id == parsed.message_id).first())

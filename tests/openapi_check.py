@@ -159,13 +159,12 @@ def check(response: httpx.Response) -> httpx.Response:
 
 @functools.cache
 def _event_validators() -> dict[str, object]:
-    """Event type -> a validator of its delivery body, from openapi.yaml's `x-webhooks`."""
+    """Event type -> a validator of its delivery body, from openapi.yaml's `x-event-payloads`."""
     document = yaml.safe_load(SPEC_PATH.read_text())
     registry = Registry().with_resource(
         "urn:paydock:openapi", Resource.from_contents(document, default_specification=DRAFT4))
     validators = {}
-    for event_type, item in document.get("x-webhooks", {}).items():
-        schema = item["post"]["requestBody"]["content"]["application/json"]["schema"]
+    for event_type, schema in document.get("x-event-payloads", {}).items():
         reference = {"$ref": "urn:paydock:openapi" + schema["$ref"]}
         validators[event_type] = ReadValidator(reference, registry=registry,
                                                format_checker=OAS30ReadValidator.FORMAT_CHECKER)
@@ -177,6 +176,6 @@ def event_mismatches(body: bytes | str | dict) -> list[str]:
     event = json.loads(body) if isinstance(body, bytes | str) else body
     validator = _event_validators().get(event.get("type")) if isinstance(event, dict) else None
     if validator is None:
-        return [f"no schema in openapi.yaml's x-webhooks for event type {event.get('type')!r}"]
+        return [f"no schema in openapi.yaml's x-event-payloads for event type {event.get('type')!r}"]
     return [f"{'/'.join(map(str, error.absolute_path))}: {error.message}"
             for error in validator.iter_errors(event)]

@@ -143,6 +143,33 @@ def test_a_batch_whose_parts_do_not_add_up_is_one_entry_and_pays_nothing(tenant)
     assert count_rows(Payment, administration=tenant.administration_id) == 0
 
 
+def test_a_payment_sent_in_another_currency_is_matched_by_what_was_booked_in_euros(tenant):
+    """A customer abroad sends USD 300.00; the bank books EUR 250.00 (the instructed amount and
+    the exchange rate in AmtDtls). The booked euros pay the invoice, never the dollar figure."""
+    invoices = books(tenant)
+    numbers = {inv["id"]: number for number, inv in invoices.items()}
+
+    def converted(message: str, reference: str, booked: str, text: str) -> bytes:
+        return (camt("foreign_currency").replace(b"CAMT-USD-0001", message.encode())
+                .replace(b"0417F0000001", reference.encode())
+                .replace(b'<Amt Ccy="USD">250.00</Amt>', f'<Amt Ccy="EUR">{booked}</Amt>'.encode())
+                .replace(b"<RltdPties>", b'<AmtDtls><InstdAmt><Amt Ccy="USD">300.00</Amt></InstdAmt>'
+                         b'<TxAmt><Amt Ccy="EUR">' + booked.encode() + b"</Amt><CcyXchg><SrcCcy>USD</SrcCcy>"
+                         b"<TrgtCcy>EUR</TrgtCcy><XchgRate>0.8333</XchgRate></CcyXchg></TxAmt></AmtDtls>"
+                         b"<RltdPties>")
+                .replace(b"Invoice 2026-0004", text.encode()))
+
+    paid = upload(tenant, converted("CAMT-FX-0001", "0417F0000002", "250.00", "Invoice 2026-0004")).json()
+    assert [entry_view(e, numbers) for e in paid["entries"]] == [("matched", "reference", "2026-0004", [])]
+    assert (paid["entries"][0]["amount"], paid["entries"][0]["currency"]) == (250.00, "EUR")
+    assert invoice_state(tenant, invoices["2026-0004"]) == ("betaald", Decimal("250.00"))
+    # Less arrived than the invoice asks (exchange costs): listed with the invoice as candidate.
+    short = upload(tenant, converted("CAMT-FX-0002", "0417F0000003", "246.10", "Invoice 2026-0005")).json()
+    assert [entry_view(e, numbers) for e in short["entries"]] == [
+        ("unmatched", None, None, [("2026-0005", "invoice_number")])]
+    assert invoice_state(tenant, invoices["2026-0005"]) == ("verzonden", Decimal("0.00"))
+
+
 def test_the_same_file_twice_adds_nothing(tenant):
     invoices = books(tenant)
     first = upload(tenant, camt("free_text"))

@@ -182,3 +182,17 @@ def test_other_tenants_payments_are_404_and_their_invoices_422(tenant, other_ten
     assert snapshot(tenant) == before
     assert tenant.get("/api/payments/6f1c2d3e-4b5a-4c6d-8e9f-0a1b2c3d4e5f").status_code == 404
     assert tenant.get("/api/payments/not-a-uuid").status_code == 400
+
+
+def test_a_payment_for_an_open_amount_beyond_what_post_takes_is_described_by_the_spec(tenant):
+    """PATCH to `betaald` pays the open amount, which may exceed the most a POST /payments
+    `amount` (Money) may be: the payment's `amount` in responses is an Amount, unbounded
+    (the client's openapi-core check validates each response below)."""
+    invoice = make_invoice(tenant, status="verzonden",
+                           lines=[line("Jaarcontract", 999999.9999, 9999999.99, 21)])
+    assert invoice["total_incl"] == 9999999989000.00
+    paid = tenant.patch(f"/api/invoices/{invoice['id']}", {"status": "betaald"})
+    assert paid.status_code == 200, paid.text
+    [payment] = tenant.get("/api/payments", params={"invoice_id": invoice["id"]}).json()["data"]
+    assert payment["amount"] == 9999999989000.00
+    assert tenant.get(f"/api/payments/{payment['id']}").json()["amount"] == 9999999989000.00

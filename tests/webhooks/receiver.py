@@ -10,6 +10,8 @@ from collections import deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from tests.openapi_check import event_mismatches
+
 
 @dataclass
 class Received:
@@ -121,6 +123,15 @@ class Receiver:
         self.released.set()
         self.server.shutdown()
         self.server.server_close()
+        if exc[0] is None:
+            self.check_bodies()
+
+    def check_bodies(self) -> None:
+        """Every body received validates against its event type's schema in openapi.yaml's
+        `x-event-payloads` (tests/openapi_check.py); the receiver checks this when it stops."""
+        wrong = {received.webhook_id: errors for received in self.requests
+                 if (errors := event_mismatches(received.body))}
+        assert not wrong, f"webhook bodies that do not match openapi.yaml's x-event-payloads: {wrong}"
 
     def url(self, path: str = "/hook") -> str:
         return f"http://127.0.0.1:{self.server.server_port}{path}"

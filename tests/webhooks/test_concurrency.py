@@ -13,10 +13,13 @@ import time
 import uuid
 from datetime import UTC, timedelta
 
+import yaml
+
 from models import db
 from models.db import utcnow
 from models.events import Event, record_events
 from models.webhooks import WebhookDelivery
+from tests.server import ROOT
 from tests.webhooks.conftest import add_endpoint
 from tests.webhooks.receiver import Receiver
 from webhooks.outbox import dispatch_events
@@ -37,6 +40,15 @@ class OffsetClock:
         self.offset += timedelta(**delta)
 
 
+#: A contact as the API returns it (openapi.yaml's example): the body every test receiver checks
+#: against the `contact.created` schema.
+CONTACT = yaml.safe_load((ROOT / "openapi.yaml").read_text())["components"]["examples"]["Contact"]["value"]
+
+
+def _contact(name: str) -> dict:
+    return {**CONTACT, "id": str(uuid.uuid4()), "name": name}
+
+
 def _write_events(administration_id, count: int, seconds: float = 2.0, chunks: int = 20) -> None:
     """`count` contact.created events written as a busy API writes them: `chunks` transactions
     spread evenly over `seconds` (each written in bulk, so that writing is never the bottleneck)."""
@@ -46,7 +58,7 @@ def _write_events(administration_id, count: int, seconds: float = 2.0, chunks: i
         for n, first in enumerate(range(0, count, per_chunk)):
             time.sleep(max(0.0, start + n * seconds / chunks - time.monotonic()))
             with db.database.atomic():
-                record_events(administration_id, [("contact.created", {"name": f"Klant {i:03}"})
+                record_events(administration_id, [("contact.created", _contact(f"Klant {i:03}"))
                                                   for i in range(first, min(first + per_chunk, count))])
 
 
