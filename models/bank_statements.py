@@ -44,7 +44,7 @@ from models.invoices import OPEN_STATUSES, Invoice, InvoiceLine, locked_invoice
 from models.lines import attach_lines
 from models.listing import LIST_INDEXES, Page, paginate
 from models.parsing import parse_uuid
-from models.payments import Payment, apply_payment
+from models.payments import PaidThrough, apply_payment
 from models.tenancy import Administration
 
 CAMT053 = "urn:iso:std:iso:20022:tech:xsd:camt.053."
@@ -77,7 +77,7 @@ class BankStatement(TenantModel):
         )
 
 
-class BankStatementEntry(TenantModel):
+class BankStatementEntry(PaidThrough):
     administration = peewee.ForeignKeyField(Administration, on_delete="CASCADE")
     statement = peewee.ForeignKeyField(BankStatement, backref="entries", on_delete="CASCADE")
     position = peewee.IntegerField()
@@ -95,13 +95,12 @@ class BankStatementEntry(TenantModel):
     ignored_reason = peewee.CharField(max_length=20, null=True)
     match_method = peewee.CharField(max_length=20, null=True)
     invoice = peewee.ForeignKeyField(Invoice, null=True, on_delete="SET NULL")
-    payment = peewee.ForeignKeyField(Payment, null=True, on_delete="SET NULL")
+    # payment: the payment registered for a matched entry (PaidThrough).
     #: JSON list of the invoices an unmatched entry could be for.
     candidates = peewee.TextField(default="[]")
 
     statement_id: uuid.UUID
     invoice_id: uuid.UUID | None
-    payment_id: uuid.UUID | None
 
     class Meta:
         indexes = (
