@@ -504,6 +504,8 @@ def statement_entries(administration_id, statement_id) -> list[BankStatementEntr
                 .order_by(BankStatementEntry.position))
 
 
-def list_statements(administration_id, *, limit=100, offset=0, updated_since=None) -> Page:
+def list_statements(administration_id, *, limit=100, offset=0, updated_since=None,
+                    starting_after=None, ending_before=None) -> Page:
     return paginate(BankStatement.of(administration_id), BankStatement, limit=limit, offset=offset,
-                    updated_since=updated_since)
+                    updated_since=updated_since, administration_id=administration_id,
+                    starting_after=starting_after, ending_before=ending_before)

@@ -147,11 +147,14 @@ def queue_reminder(invoice: Invoice, seller: Administration, *, step: int, kind:
 
 # ------------------------------------------------------------------ reading
 
-def list_deliveries(administration_id, invoice_id, *, limit: int = 100, offset: int = 0) -> Page:
-    """The invoice's deliveries, oldest first (404 for an invoice not in the administration)."""
+def list_deliveries(administration_id, invoice_id, *, limit: int = 100, offset: int = 0,
+                    starting_after=None, ending_before=None) -> Page:
+    """The invoice's deliveries, oldest first (404 for an invoice not in the administration,
+    or a cursor that names no delivery of the administration)."""
     key = parse_uuid(invoice_id, "invoice")
     query = InvoiceDelivery.of(administration_id).where(InvoiceDelivery.invoice == key)
-    page = paginate(query, InvoiceDelivery, limit=limit, offset=offset)
+    page = paginate(query, InvoiceDelivery, limit=limit, offset=offset, administration_id=administration_id,
+                    starting_after=starting_after, ending_before=ending_before)
     if not page.rows and not Invoice.of(administration_id).where(Invoice.id == key).exists():
         from models.errors import NotFound
 
