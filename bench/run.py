@@ -432,7 +432,8 @@ class Bench:
             return run_wrk(self.wrk, self.servers[target].url, method=scenario.method,
                            path=scenario.path, key=seeded.keys[scenario.key], ids_file=ids_file,
                            body_file=body_file, tag=tag, seconds=seconds, threads=config.threads,
-                           connections=config.connections)
+                           connections=scenario.connections or config.connections,
+                           timeout_s=scenario.timeout_s)
 
         try:
             self._measure(scenario, run, drive, sampler)
@@ -459,7 +460,8 @@ class Bench:
             order = list(scenario.targets) if rep % 2 == 0 else list(reversed(scenario.targets))
             for target in order:
                 self.meter.start()
-                result = drive(target, config.duration, f"{run_tag}{rep}{target[:2]}")
+                result = drive(target, max(config.duration, scenario.min_seconds),
+                               f"{run_tag}{rep}{target[:2]}")
                 others = self.meter.others()
                 run.runs[target].reps.append(result)
                 run.runs[target].others_cpu.append(others)

@@ -10,9 +10,11 @@ def import_bank_statement(caller, body):
     return shown, 201, location("bank-statements", imported.statement.id)
 
 
-def list_bank_statements(caller, limit=100, offset=0, updated_since=None):
+def list_bank_statements(caller, limit=100, offset=0, updated_since=None, starting_after=None,
+                         ending_before=None):
     page = bank_statements.list_statements(caller.administration_id, limit=limit, offset=offset,
-                                           updated_since=updated_since)
+                                           updated_since=updated_since, starting_after=starting_after,
+                                           ending_before=ending_before)
     return serialize.page(page, serialize.bank_statement)
 
 

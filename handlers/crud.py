@@ -26,7 +26,9 @@ def _late(function: Callable) -> Callable:
     """`function`, looked up on its module at each call as `module.function(...)` in a
     hand-written handler would be, so that whatever the module holds then is what runs
     (model functions and serializers alike)."""
-    module, name = sys.modules[function.__module__], function.__name__
+    module, name = sys.modules.get(function.__module__), function.__name__
+    if getattr(module, name, None) is not function:
+        return function     # not a module-level function: nothing to look up
 
     def call(*args, **kwargs):
         return getattr(module, name)(*args, **kwargs)

@@ -31,8 +31,9 @@ def send_invoice(caller, id, body):
     return sent, 202, location("invoices", f"{delivery.invoice_id}/deliveries")
 
 
-def list_invoice_deliveries(caller, id, limit=100, offset=0):
-    page = deliveries.list_deliveries(caller.administration_id, id, limit=limit, offset=offset)
+def list_invoice_deliveries(caller, id, limit=100, offset=0, starting_after=None, ending_before=None):
+    page = deliveries.list_deliveries(caller.administration_id, id, limit=limit, offset=offset,
+                                      starting_after=starting_after, ending_before=ending_before)
     return serialize.page(page, serialize.invoice_delivery)
 
 

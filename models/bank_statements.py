@@ -44,7 +44,7 @@ from models.invoices import OPEN_STATUSES, Invoice, InvoiceLine, locked_invoice
 from models.lines import attach_lines
 from models.listing import LIST_INDEXES, Page, paginate
 from models.parsing import parse_uuid
-from models.payments import Payment, apply_payment
+from models.payments import PaidThrough, apply_payment
 from models.tenancy import Administration
 
 CAMT053 = "urn:iso:std:iso:20022:tech:xsd:camt.053."
@@ -77,7 +77,7 @@ class BankStatement(TenantModel):
         )
 
 
-class BankStatementEntry(TenantModel):
+class BankStatementEntry(PaidThrough):
     administration = peewee.ForeignKeyField(Administration, on_delete="CASCADE")
     statement = peewee.ForeignKeyField(BankStatement, backref="entries", on_delete="CASCADE")
     position = peewee.IntegerField()
@@ -95,13 +95,12 @@ class BankStatementEntry(TenantModel):
     ignored_reason = peewee.CharField(max_length=20, null=True)
     match_method = peewee.CharField(max_length=20, null=True)
     invoice = peewee.ForeignKeyField(Invoice, null=True, on_delete="SET NULL")
-    payment = peewee.ForeignKeyField(Payment, null=True, on_delete="SET NULL")
+    # payment: the payment registered for a matched entry (PaidThrough).
     #: JSON list of the invoices an unmatched entry could be for.
     candidates = peewee.TextField(default="[]")
 
     statement_id: uuid.UUID
     invoice_id: uuid.UUID | None
-    payment_id: uuid.UUID | None
 
     class Meta:
         indexes = (
@@ -384,10 +383,22 @@ class Imported:
     created: bool
 
 
-@database.atomic()
 def import_statement(administration_id, body: bytes) -> Imported:
     """POST /bank-statements: read, store and match a CAMT.053 file (see the module docstring)."""
     parsed = parse_camt053(body)
+    try:
+        return _store_statement(administration_id, parsed)
+    except peewee.IntegrityError as raced:
+        # Another upload stored this statement or some of its entries a moment ago (the
+        # unique keys decide): nothing of this one is kept, and sending it again answers
+        # or skips what that upload stored.
+        raise Conflict(f"statement {parsed.message_id} or some of its entries was imported by another "
+                       "upload at the same moment; nothing of this upload was stored: send the file again "
+                       "to see what is imported") from raced
+
+
+@database.atomic()
+def _store_statement(administration_id, parsed: ParsedStatement) -> Imported:
     existing = (BankStatement.of(administration_id)
                 .where(BankStatement.account_iban == parsed.account_iban,
                        BankStatement.message_id == parsed.message_id).first())
@@ -493,6 +504,8 @@ def statement_entries(administration_id, statement_id) -> list[BankStatementEntr
                 .order_by(BankStatementEntry.position))
 
 
-def list_statements(administration_id, *, limit=100, offset=0, updated_since=None) -> Page:
+def list_statements(administration_id, *, limit=100, offset=0, updated_since=None,
+                    starting_after=None, ending_before=None) -> Page:
     return paginate(BankStatement.of(administration_id), BankStatement, limit=limit, offset=offset,
-                    updated_since=updated_since)
+                    updated_since=updated_since, administration_id=administration_id,
+                    starting_after=starting_after, ending_before=ending_before)

@@ -9,7 +9,7 @@ from models.db import TenantModel, database
 from models.errors import Conflict
 from models.listing import LIST_INDEXES, Page, matching, paginate
 from models.records import Records
-from models.tenancy import Administration, checked_iban
+from models.tenancy import Administration, Party, checked_iban
 
 FIELDS = (
     "name", "email", "phone", "company_name", "address", "postal_code", "city",
@@ -18,20 +18,12 @@ FIELDS = (
 DEFAULTS = {"country": "NL", "archived": False, "is_consumer": False}
 
 
-class Contact(TenantModel):
+class Contact(TenantModel, Party):
+    """A customer: its name, address and numbers (Party), and the company it works for. Bank
+    statement entries from its `iban` are matched to its invoices."""
+
     administration = peewee.ForeignKeyField(Administration, on_delete="CASCADE")
-    name = peewee.CharField(max_length=200)
-    email = peewee.CharField(max_length=254, null=True)
-    phone = peewee.CharField(max_length=50, null=True)
     company_name = peewee.CharField(max_length=200, null=True)
-    address = peewee.CharField(max_length=200, null=True)
-    postal_code = peewee.CharField(max_length=20, null=True)
-    city = peewee.CharField(max_length=100, null=True)
-    country = peewee.CharField(max_length=2, default="NL")
-    vat_number = peewee.CharField(max_length=30, null=True)
-    kvk_number = peewee.CharField(max_length=20, null=True)
-    #: The customer's bank account: bank statement entries from it are matched to its invoices.
-    iban = peewee.CharField(max_length=34, null=True)
     external_id = peewee.CharField(max_length=100, null=True)
     notes = peewee.TextField(null=True)
     archived = peewee.BooleanField(default=False)

@@ -161,6 +161,38 @@ class BaseModel(peewee.Model):
         legacy_table_names = False
 
 
+class RetriedSend(BaseModel):
+    """The retry columns of something PayDock sends out until it arrives (a webhook delivery,
+    an invoice e-mail): the worker tries again at `next_attempt_at` (webhooks.worker)."""
+
+    attempts = peewee.IntegerField(default=0)
+    #: Failed attempts in a row (since the last success or redelivery): the place in the retry
+    #: schedule.
+    failures = peewee.IntegerField(default=0)
+    next_attempt_at = peewee.DateTimeField(null=True)
+    last_attempt_at = peewee.DateTimeField(null=True)
+
+
+class Leased(BaseModel):
+    """A row one worker at a time takes for a while (an endpoint and its deliveries, an
+    invoice e-mail): no other worker takes it before `lease_until` has passed, and the
+    holder's writes count only while the row still has the `lease_token` it set. Each model
+    declares its `lease_token` column itself."""
+
+    lease_until = peewee.DateTimeField(null=True)
+    lease_token: Any
+
+    @classmethod
+    def unleased(cls, now: datetime) -> peewee.Expression:
+        """The rows no worker holds at `now`."""
+        return cls.lease_until.is_null() | (cls.lease_until < now)
+
+    def held(self) -> peewee.Expression:
+        """This row, as long as it still has the lease this instance took."""
+        model = type(self)
+        return (model.id == self.id) & (model.lease_token == self.lease_token)
+
+
 def changed_values(row: peewee.Model, values: dict) -> dict:
     """The `values` that differ from what `row` holds now."""
     return {name: value for name, value in values.items() if getattr(row, name) != value}

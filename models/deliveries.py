@@ -23,7 +23,7 @@ from decimal import Decimal
 import peewee
 
 from models import serialize
-from models.db import MoneyField, TenantModel, database, is_postgres, utcnow
+from models.db import Leased, MoneyField, RetriedSend, TenantModel, database, is_postgres, utcnow
 from models.errors import Invalid
 from models.events import record_event
 from models.invoices import Invoice, InvoiceLine, change_status, locked_invoice
@@ -38,7 +38,7 @@ KINDS = ("invoice", "reminder")
 FALLBACK_MESSAGE_ID_DOMAIN = "paydock.invalid"
 
 
-class InvoiceDelivery(TenantModel):
+class InvoiceDelivery(TenantModel, RetriedSend, Leased):
     administration = peewee.ForeignKeyField(Administration, on_delete="CASCADE")
     invoice = peewee.ForeignKeyField(Invoice, on_delete="CASCADE")
     invoice_number = peewee.CharField(max_length=32, null=True)
@@ -49,14 +49,8 @@ class InvoiceDelivery(TenantModel):
     attach_ubl = peewee.BooleanField(default=True)
     message_id = peewee.CharField(max_length=300)
     status = peewee.CharField(max_length=16, default="queued")
-    attempts = peewee.IntegerField(default=0)
-    #: Failed attempts in a row: the place in the retry schedule.
-    failures = peewee.IntegerField(default=0)
-    next_attempt_at = peewee.DateTimeField(null=True)
-    last_attempt_at = peewee.DateTimeField(null=True)
     last_error = peewee.CharField(max_length=1000, null=True)
     sent_at = peewee.DateTimeField(null=True)
-    lease_until = peewee.DateTimeField(null=True)
     lease_token = peewee.UUIDField(null=True)
     # A payment reminder: its step of the schedule and what it states.
     reminder_step = peewee.IntegerField(null=True)
@@ -153,11 +147,14 @@ def queue_reminder(invoice: Invoice, seller: Administration, *, step: int, kind:
 
 # ------------------------------------------------------------------ reading
 
-def list_deliveries(administration_id, invoice_id, *, limit: int = 100, offset: int = 0) -> Page:
-    """The invoice's deliveries, oldest first (404 for an invoice not in the administration)."""
+def list_deliveries(administration_id, invoice_id, *, limit: int = 100, offset: int = 0,
+                    starting_after=None, ending_before=None) -> Page:
+    """The invoice's deliveries, oldest first (404 for an invoice not in the administration,
+    or a cursor that names no delivery of the administration)."""
     key = parse_uuid(invoice_id, "invoice")
     query = InvoiceDelivery.of(administration_id).where(InvoiceDelivery.invoice == key)
-    page = paginate(query, InvoiceDelivery, limit=limit, offset=offset)
+    page = paginate(query, InvoiceDelivery, limit=limit, offset=offset, administration_id=administration_id,
+                    starting_after=starting_after, ending_before=ending_before)
     if not page.rows and not Invoice.of(administration_id).where(Invoice.id == key).exists():
         from models.errors import NotFound
 
@@ -169,7 +166,7 @@ def list_deliveries(administration_id, invoice_id, *, limit: int = 100, offset: 
 
 def _due(now: datetime):
     return ((InvoiceDelivery.status == "queued") & (InvoiceDelivery.next_attempt_at <= now)
-            & (InvoiceDelivery.lease_until.is_null() | (InvoiceDelivery.lease_until < now)))
+            & InvoiceDelivery.unleased(now))
 
 
 def delivery_due(now: datetime) -> bool:
@@ -197,7 +194,7 @@ def claim_due_delivery(now: datetime, lease: timedelta) -> InvoiceDelivery | Non
 
 
 def _mine(delivery: InvoiceDelivery):
-    return (InvoiceDelivery.id == delivery.id) & (InvoiceDelivery.lease_token == delivery.lease_token)
+    return delivery.held()
 
 
 def record_sent(delivery: InvoiceDelivery, attempted_at: datetime, now: datetime, *,

@@ -97,16 +97,6 @@ class Invoice(LinedDocument):
     status = peewee.CharField(max_length=20, default="concept")
     is_credit_note = peewee.BooleanField(default=False)
     credit_of = peewee.ForeignKeyField("self", null=True, backref="credit_notes")
-    # The contact as it was when the invoice was issued (null while concept).
-    contact_name = peewee.CharField(max_length=200, null=True)
-    contact_email = peewee.CharField(max_length=254, null=True)
-    contact_company_name = peewee.CharField(max_length=200, null=True)
-    contact_address = peewee.CharField(max_length=200, null=True)
-    contact_postal_code = peewee.CharField(max_length=20, null=True)
-    contact_city = peewee.CharField(max_length=100, null=True)
-    contact_country = peewee.CharField(max_length=2, null=True)
-    contact_vat_number = peewee.CharField(max_length=30, null=True)
-    contact_kvk_number = peewee.CharField(max_length=20, null=True)
     invoice_date = peewee.DateField()
     due_date = peewee.DateField()
     amount_paid = MoneyField(default=0)
@@ -118,6 +108,16 @@ class Invoice(LinedDocument):
 
     # Set by peewee for the foreign keys, and by attach_lines().
     credit_of_id: uuid.UUID | None
+    # The contact snapshot columns, added below.
+    contact_name: str | None
+    contact_email: str | None
+    contact_company_name: str | None
+    contact_address: str | None
+    contact_postal_code: str | None
+    contact_city: str | None
+    contact_country: str | None
+    contact_vat_number: str | None
+    contact_kvk_number: str | None
     loaded_lines: list[InvoiceLine]
 
     class Meta:
@@ -143,6 +143,15 @@ class Invoice(LinedDocument):
     @property
     def issued(self) -> bool:
         return self.status != "concept"
+
+
+# The contact as it was when the invoice was issued (null while concept): for each of
+# SNAPSHOT_FIELDS a column `contact_<field>`, as long as the contact's own.
+for _name in SNAPSHOT_FIELDS:
+    Invoice._meta.add_field(f"contact_{_name}", peewee.CharField(
+        max_length=Contact._meta.fields[_name].max_length, null=True))
+assert [f"contact_{name}" for name in SNAPSHOT_FIELDS] == [
+    name for name in Invoice.__annotations__ if name.startswith("contact_") and name != "contact_id"]
 
 
 class InvoiceLine(DocumentLine):

@@ -45,7 +45,7 @@ from models.invoices import (
     locked_invoice,
 )
 from models.lines import attach_lines
-from models.payments import Payment, apply_payment
+from models.payments import PaidThrough, Payment, apply_payment
 from models.providers import MollieProvider, PaymentProvider, ProviderPayment, ProviderRefund
 from models.tenancy import Administration
 
@@ -59,7 +59,7 @@ CLOSED_STATUSES = ("canceled", "expired", "failed")
 COUNTED_REFUND_STATUSES = ("processing", "refunded")
 
 
-class PaymentLink(TenantModel):
+class PaymentLink(PaidThrough):
     administration = peewee.ForeignKeyField(Administration, on_delete="CASCADE")
     invoice = peewee.ForeignKeyField(Invoice, backref="payment_links", on_delete="CASCADE")
     provider = peewee.CharField(max_length=20)
@@ -69,12 +69,10 @@ class PaymentLink(TenantModel):
     currency = peewee.CharField(max_length=3)
     checkout_url = peewee.CharField(max_length=1000, null=True)
     expires_at = peewee.DateTimeField(null=True)
-    #: The PayDock payment registered for it once the provider said it was paid.
-    payment = peewee.ForeignKeyField(Payment, null=True, on_delete="SET NULL")
+    # payment: registered once the provider said it was paid (PaidThrough).
 
     administration_id: uuid.UUID
     invoice_id: uuid.UUID
-    payment_id: uuid.UUID | None
 
     class Meta:
         indexes = (

@@ -8,6 +8,7 @@ amount is a refund.
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
 import peewee
@@ -54,6 +55,15 @@ class Payment(TenantModel):
             (("administration", "contact"), False),
             (("administration", "payment_date"), False),
         )
+
+
+class PaidThrough(TenantModel):
+    """A way money came in for an invoice (a bank statement entry, a payment link): it holds
+    the PayDock payment registered for it once the money is there."""
+
+    payment = peewee.ForeignKeyField(Payment, null=True, on_delete="SET NULL", backref="+")
+
+    payment_id: uuid.UUID | None
 
 
 def paid_on(invoice: Invoice) -> Decimal:

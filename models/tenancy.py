@@ -8,8 +8,10 @@ from models.db import BaseModel, database, save_values
 from models.errors import Invalid, NotFound
 
 
-class Administration(BaseModel):
-    """A tenant: one business, with the seller details its invoices carry."""
+class Party(BaseModel):
+    """The columns of a business or person on an invoice: its name, address, registration
+    numbers and bank account. The seller (Administration) and its customers
+    (models.contacts.Contact) have them alike; an invoice copies its customer's."""
 
     name = peewee.CharField(max_length=200)
     address = peewee.CharField(max_length=200, null=True)
@@ -21,6 +23,11 @@ class Administration(BaseModel):
     kvk_number = peewee.CharField(max_length=20, null=True)
     vat_number = peewee.CharField(max_length=30, null=True)
     iban = peewee.CharField(max_length=34, null=True)
+
+
+class Administration(Party):
+    """A tenant: one business, with the seller details its invoices carry."""
+
     bic = peewee.CharField(max_length=11, null=True)
     payment_term_days = peewee.IntegerField(default=30)
     invoice_number_prefix = peewee.CharField(max_length=20, null=True)

@@ -13,7 +13,7 @@ from datetime import timedelta
 import peewee
 
 from models.audit import record_audit
-from models.db import TenantModel, database, utcnow
+from models.db import Leased, RetriedSend, TenantModel, database, utcnow
 from models.errors import Conflict, Invalid
 from models.events import EVENT_TYPES, Event
 from models.listing import Page, paginate
@@ -28,7 +28,7 @@ MAX_ENDPOINTS = 50
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
 
 
-class WebhookEndpoint(TenantModel):
+class WebhookEndpoint(TenantModel, Leased):
     administration = peewee.ForeignKeyField(Administration, on_delete="CASCADE")
     administration_id: uuid.UUID
     url = peewee.CharField(max_length=2000)
@@ -42,8 +42,7 @@ class WebhookEndpoint(TenantModel):
     #: Start of the current run of failed attempts (NULL after a success).
     failing_since = peewee.DateTimeField(null=True)
     disabled_reason = peewee.TextField(null=True)
-    #: A worker owns the endpoint's deliveries until then (see webhooks.worker).
-    lease_until = peewee.DateTimeField(null=True)
+    #: A worker owns the endpoint's deliveries until `lease_until` (see webhooks.worker).
     lease_token = peewee.CharField(max_length=36, null=True)
     last_claimed_at = peewee.DateTimeField(null=True)
     #: No attempt before then: the receiver asked to wait (`Retry-After`) or did not answer.
@@ -71,7 +70,7 @@ class WebhookEndpoint(TenantModel):
         return current
 
 
-class WebhookDelivery(TenantModel):
+class WebhookDelivery(TenantModel, RetriedSend):
     administration = peewee.ForeignKeyField(Administration, on_delete="CASCADE")
     endpoint = peewee.ForeignKeyField(WebhookEndpoint, on_delete="CASCADE")
     event = peewee.ForeignKeyField(Event, on_delete="CASCADE")
@@ -79,11 +78,6 @@ class WebhookDelivery(TenantModel):
     event_xact_id = peewee.BigIntegerField(default=0)
     event_seq = peewee.BigIntegerField(default=0)
     status = peewee.CharField(max_length=16, default="pending")
-    attempts = peewee.IntegerField(default=0)
-    #: Failed attempts since the last success or redelivery: the place in the retry schedule.
-    failures = peewee.IntegerField(default=0)
-    next_attempt_at = peewee.DateTimeField(null=True)
-    last_attempt_at = peewee.DateTimeField(null=True)
     response_status = peewee.IntegerField(null=True)
     response_time_ms = peewee.IntegerField(null=True)
     last_error = peewee.CharField(max_length=500, null=True)

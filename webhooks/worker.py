@@ -425,7 +425,7 @@ class DeliveryWorker:
             WebhookEndpoint.select()
             .where(
                 WebhookEndpoint.enabled,
-                WebhookEndpoint.lease_until.is_null() | (WebhookEndpoint.lease_until < now),
+                WebhookEndpoint.unleased(now),
                 WebhookEndpoint.paused_until.is_null() | (WebhookEndpoint.paused_until <= now),
                 peewee.fn.EXISTS(due),
             )
@@ -577,7 +577,7 @@ class DeliveryWorker:
         """Store attempts' outcomes and renew (or release) the lease, in one transaction;
         False when the endpoint is no longer ours to serve (disabled, deleted, lease lost)."""
         now = self.clock()
-        mine = (WebhookEndpoint.id == endpoint.id) & (WebhookEndpoint.lease_token == endpoint.lease_token)
+        mine = endpoint.held()
         rows: list[dict] = []
         endpoint_values: dict = {}
         failing_since: object = None  # None: unchanged

@@ -157,3 +157,49 @@ def test_a_cursor_page_runs_two_statements(tenant):
     assert [str(c.id) for c in listed.rows] == ids[10:20]
     assert len(seen) == 2 and "OFFSET" not in seen[0].upper()
 
+
+
+def test_every_list_in_the_spec_takes_both_cursors():
+    """Every operation that pages by `offset` also pages by `starting_after` / `ending_before`."""
+    import yaml
+
+    from paydock import SPEC
+
+    spec = yaml.safe_load(SPEC.read_text())
+    paged = {}
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method == "get" and isinstance(operation, dict):
+                names = {p.get("$ref", "").rsplit("/", 1)[-1] for p in operation.get("parameters", [])}
+                if "Offset" in names:
+                    paged[path] = names
+                    assert {"StartingAfter", "EndingBefore"} <= names, path
+                    assert "404" in operation["responses"], path
+    assert len(paged) >= 12, sorted(paged)
+
+
+def test_an_invoices_deliveries_page_by_cursor(tenant):
+    from tests.api.sales import make_contact, make_invoice
+
+    invoice = make_invoice(tenant, make_contact(tenant, email="klant@acme.nl"), status="concept")
+    sent = [tenant.post(f"/api/invoices/{invoice['id']}/send", {"email": f"k{i}@acme.nl",
+                                                                 "attach_ubl": False}).json()["id"]
+            for i in range(5)]
+    url = f"/api/invoices/{invoice['id']}/deliveries"
+    assert page(tenant, url, limit=2, starting_after=sent[0])[0] == sent[1:3]
+    assert page(tenant, url, limit=2, ending_before=sent[4])[0] == sent[2:4]
+    assert tenant.get(url, params={"starting_after": str(uuid.uuid4())}).status_code == 404
+
+
+def test_bank_statements_page_by_cursor(tenant):
+    from tests.api.test_bank_statements import _many_entries, upload
+
+    ids = []
+    for i in range(4):
+        response = upload(tenant, _many_entries(1, f"STMT-CURSOR-{uuid.uuid4().hex[:8]}-{i}"))
+        assert response.status_code == 201, response.text
+        ids.append(response.json()["id"])
+    assert page(tenant, "/api/bank-statements", limit=2, starting_after=ids[0])[0] == ids[1:3]
+    assert page(tenant, "/api/bank-statements", limit=2, ending_before=ids[3])[0] == ids[1:3]
+    response = tenant.get("/api/bank-statements", params={"ending_before": str(uuid.uuid4())})
+    assert response.status_code == 404

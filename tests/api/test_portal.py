@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from models import db, invoices, payments, quotes, subscriptions
+from models.deliveries import InvoiceDelivery
 from models.invoices import business_today
+from models.reminders import run_reminders
 from tests.api.sales import line, make_contact, make_invoice, make_quote, make_subscription, pay, unique
 from tests.querycount import count_queries
 
@@ -146,6 +148,13 @@ def test_portal_queries_do_not_grow_with_the_history(tenant):
     small, large = unique("SMALL"), unique("LARGE")
     _history(tenant, make_contact(tenant, external_id=small), n_invoices=1, n_paid=1, n_other=1)
     _history(tenant, make_contact(tenant, external_id=large), n_invoices=500, n_paid=380, n_other=60)
+    # Every open invoice (due 2026-03-31) has had its first payment reminder.
+    assert tenant.patch("/api/reminder-settings", {"enabled": True}).status_code == 200
+    with db.database.connection_context():
+        assert run_reminders(datetime(2026, 4, 7, 6)) >= 120
+        InvoiceDelivery.update(status="sent", sent_at=datetime(2026, 4, 7, 6, 5), next_attempt_at=None).where(
+            InvoiceDelivery.administration == tenant.administration_id).execute()
+    assert tenant.patch("/api/reminder-settings", {"enabled": False}).status_code == 200
     portal(tenant, small)  # the key is verified (and cached) outside the counted blocks
 
     with count_queries() as few:
@@ -160,6 +169,8 @@ def test_portal_queries_do_not_grow_with_the_history(tenant):
                                "active_subscriptions": 60, "balance": 1800.00}
     assert len(body["invoices"]) == 110
     assert [i["status"] for i in body["invoices"]] == ["verzonden"] * 100 + ["betaald"] * 10
+    assert [(i["reminders"]["state"], i["reminders"]["reminders_sent"]) for i in body["invoices"][:100]] == [
+        ("reminded", 1)] * 100
     assert (len(body["quotes"]), len(body["subscriptions"]), len(body["recent_payments"])) == (50, 50, 10)
 
 

@@ -141,6 +141,25 @@ def test_months_and_years_select_by_invoice_date(tenant):
     assert figures(box_1a("2024")[1]["total"]) == (Decimal("0.00"), Decimal("0.00"), 0)
 
 
+def test_a_document_counts_once_per_box_whatever_its_rates_there(tenant):
+    """Box 1c holds every other rate: a document with lines at 5.5 % and 13 % is one document
+    in 1c and one at each rate."""
+    contact = make_contact(tenant)
+    make_invoice(tenant, contact, invoice_date="2023-03-15", lines=[
+        line("Laag", 1, 105.50, 5.5), line("Anders", 1, 113.00, 13), line("Hoog", 1, 121.00, 21)])
+    report = tenant.get("/api/reports/vat?period=2023-03").json()
+    boxes = {box["box"]: figures(box) for box in report["boxes"]}
+    assert boxes == {"1a": (Decimal("100.00"), Decimal("21.00"), 1),
+                     "1b": (Decimal("0.00"), Decimal("0.00"), 0),
+                     "1c": (Decimal("200.00"), Decimal("18.50"), 1),
+                     "1e": (Decimal("0.00"), Decimal("0.00"), 0)}
+    assert [(r["tax_percentage"], r["box"], *figures(r)) for r in report["rates"]] == [
+        (5.5, "1c", Decimal("100.00"), Decimal("5.50"), 1),
+        (13, "1c", Decimal("100.00"), Decimal("13.00"), 1),
+        (21, "1a", Decimal("100.00"), Decimal("21.00"), 1)]
+    assert figures(report["total"]) == (Decimal("300.00"), Decimal("39.50"), 1)
+
+
 def test_a_bad_period_is_a_400(tenant):
     for period in ("2026-13", "2026-Q5", "26-Q1", "2026-Q2x", "", "0000"):
         response = tenant.get(f"/api/reports/vat?period={period}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 import httpx
@@ -116,6 +117,31 @@ def test_token_bucket_arithmetic(database_url):
         assert refilled.allowed and refilled.remaining == 0
         assert take(t0 + 100).remaining == 2  # a full bucket never holds more than the burst
         assert take(t0 + 100).limit == 3
+
+
+def test_a_request_that_waited_for_the_database_is_judged_by_the_time_after_its_wait(
+        database_url, monkeypatch):
+    """Under load a request may read the clock, then wait seconds for the database while
+    others take tokens: judged by its old reading it looked over the burst (a 429 among
+    600 writes on SQLite with a limit of 10,000/s). A refusal is decided again with the
+    time after the wait."""
+    administration_id, _ = new_tenant_key(database_url)
+    database = bind_test_database(database_url)
+    with database.connection_context():
+        from models.api_keys import ApiKey
+
+        key_id = ApiKey.get(ApiKey.administration == administration_id).id
+        t0 = time.time()
+        for _ in range(5):  # bucket of 10 at 10/s: half used, tat = t0 + 0.5
+            assert ratelimit.take_token(administration_id, key_id, rate=10.0, burst=10, now=t0).allowed
+        # The clock as a request read it 1 s before the database took its statement.
+        readings = iter([t0 - 1.0])
+        monkeypatch.setattr(ratelimit.time, "time", lambda: next(readings, t0))
+        decision = ratelimit.take_token(administration_id, key_id, rate=10.0, burst=10)
+        assert decision.allowed, decision
+        # With the stale reading alone it would have been refused.
+        assert not ratelimit.take_token(administration_id, key_id, rate=10.0, burst=10,
+                                        now=t0 - 1.0).allowed
 
 
 def test_two_nodes_share_one_bucket(database_url, app):
