@@ -14,8 +14,8 @@ import pytest
 from models.bank_statements import BankStatement, BankStatementEntry
 from models.payments import Payment
 from tests.api.sales import events, line, make_contact, make_invoice, unique
+from tests.api.test_statement_counts import statements
 from tests.conftest import count_rows
-from tests.querycount import count_queries
 
 FIXTURES = Path(__file__).parent / "camt053"
 XML = {"Content-Type": "application/xml"}
@@ -358,14 +358,6 @@ def _many_entries(count: int, message_id: str) -> bytes:
             f"<BkToCstmrStmt><GrpHdr><MsgId>{message_id}</MsgId></GrpHdr><Stmt><Id>1</Id>"
             f"<Acct><Id><IBAN>NL91ABNA0417164300</IBAN></Id></Acct>{entries}</Stmt></BkToCstmrStmt>"
             "</Document>").encode()
-
-
-def statements(tenant, url: str) -> int:
-    tenant.get(url)
-    with count_queries() as seen:
-        response = tenant.get(url)
-    assert response.status_code == 200, response.text
-    return seen.count
 
 
 def test_statement_reads_take_a_fixed_number_of_statements(tenant):

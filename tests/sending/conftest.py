@@ -15,7 +15,7 @@ from models.reminders import ReminderSettings
 from tests.api.sales import ACME, line
 from tests.api.test_invoice_documents import SELLER_DETAILS
 from tests.sending.smtpserver import SmtpServer
-from tests.webhooks.conftest import FakeClock
+from tests.webhooks.conftest import FakeClock, run_worker  # noqa: F401 - tests import run_worker from here
 from webhooks.worker import DeliveryWorker
 
 
@@ -46,11 +46,6 @@ def make_worker(client, settings):
     yield make
     for worker in workers:
         worker.close()
-
-
-def run_worker(worker: DeliveryWorker) -> int:
-    with db.database.connection_context():
-        return worker.run_once()
 
 
 def _quiet() -> None:
