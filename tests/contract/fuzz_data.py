@@ -44,6 +44,12 @@ ACCEPTED_QUOTES = 260
 #: Open invoices with a total far above any generated payment, so that payments, payment
 #: links and statement matches find an amount still open.
 OPEN_INVOICES = 40
+#: Concept invoices and quotes each positive PATCH that changes a concept-only field (or
+#: issues or sends it) takes one of, and issued invoices each positive PATCH that marks an
+#: invoice `betaald` or `oninbaar` takes one of: PATCHes on what the run created find those
+#: mostly issued, paid or answered already, and end in a 409.
+CONCEPTS = 160
+ISSUED = 80
 #: Unmatched bank statement entries, one per positive POST /bank-statement-entries/{id}/match.
 UNMATCHED_ENTRIES = 60
 #: The largest line a line may hold (LineQuantity x LinePrice in openapi.yaml), about 10^13.
@@ -138,6 +144,20 @@ def seed(database_url: str, path: Path) -> str:
         concept_quotes = [quotes.create_quote(admin, {
             "contact_id": contact_for(index), "lines": _small_lines(product_for(index), index),
         }) for index in range(5)]
+        concept_invoices = [invoices.create_invoice(admin, {
+            "contact_id": contact_for(index), "lines": _small_lines(product_for(index), index),
+        }) for index in range(CONCEPTS)]
+        issued_invoices = [invoices.create_invoice(admin, {
+            "contact_id": contact_for(index), "status": "verzonden",
+            "lines": _small_lines(product_for(index), index),
+        }) for index in range(ISSUED)]
+        patch_quotes = [quotes.create_quote(admin, {
+            "contact_id": contact_for(index), "lines": _small_lines(product_for(index), index),
+        }) for index in range(CONCEPTS)]
+        sent_quotes = [quotes.create_quote(admin, {
+            "contact_id": contact_for(index), "status": "verzonden",
+            "lines": _small_lines(product_for(index), index),
+        }) for index in range(ISSUED)]
         subscription_rows = [subscriptions.create_subscription(admin, {
             "contact_id": contact_for(index), "interval": "month", "start_date": "2026-01-01",
             "lines": _small_lines(product_for(index), index),
@@ -169,6 +189,10 @@ def seed(database_url: str, path: Path) -> str:
                            for i in creditable],
             "accepted_quotes": [str(q.id) for q in accepted],
             "quotes": [str(q.id) for q in concept_quotes],
+            "concept_invoices": [str(i.id) for i in concept_invoices],
+            "issued_invoices": [str(i.id) for i in issued_invoices],
+            "concept_quotes": [str(q.id) for q in patch_quotes],
+            "sent_quotes": [str(q.id) for q in sent_quotes],
             "subscriptions": [str(s.id) for s in subscription_rows],
             "payments": [str(p.id) for p in payment_rows],
             "webhook_endpoints": [str(e.id) for e in endpoints],

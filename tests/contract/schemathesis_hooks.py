@@ -14,6 +14,9 @@ a request Schemathesis means to be valid keeps every generated value, except tha
 - an id that names nothing PayDock handed out (in the path, or a body's `contact_id`,
   `invoice_id`, a line's `product_id`, a credit's `line_ids`) becomes a real one of the
   right kind: ids from the seeded data, or from what earlier responses created;
+- a PATCH of an invoice or quote that changes a concept-only field, or asks for a status,
+  goes to a fresh seeded document that status may be set from (a concept to issue or edit,
+  an issued invoice to mark paid, a sent quote to answer);
 - dates keep the rules no schema can express (`due-date-not-before-invoice-date`,
   `valid-until-not-before-quote-date`, `end-date-not-before-start-date`, and a document
   date at most a year ahead), by moving the later date;
@@ -48,6 +51,15 @@ CONSUMING = {
     ("POST", "/invoices/{id}/credit"): "creditable",
     ("POST", "/quotes/{id}/invoice"): "accepted_quotes",
     ("POST", "/bank-statement-entries/{id}/match"): "unmatched_entries",
+}
+#: PATCH /invoices/{id} and /quotes/{id}: the fields that change only while the document is
+#: a concept, and (status asked for -> the fresh kind whose status may be set to it).
+CONCEPT_ONLY = {"lines", "contact_id", "invoice_date", "quote_date", "reference", "currency"}
+PATCH_TARGETS = {
+    "/invoices/{id}": ("concept_invoices", {"verzonden": "concept_invoices", "betaald": "issued_invoices",
+                                            "oninbaar": "issued_invoices"}),
+    "/quotes/{id}": ("concept_quotes", {"verzonden": "concept_quotes", "geaccepteerd": "sent_quotes",
+                                        "afgewezen": "sent_quotes"}),
 }
 #: The kind of id in a path, by its first segment (only these are filled in).
 PATH_KINDS = {
@@ -243,10 +255,14 @@ def _fill_path(data: RealData, case, method: str, path: str) -> str | None:
     if not isinstance(parameters, dict) or len(parameters) != 1:
         return None
     (name, value), = parameters.items()
-    if str(value) in data.known and (method, path) not in CONSUMING:
+    if str(value) in data.known and (method, path) not in CONSUMING \
+            and _patch_target(case.body, path) is None:
         return str(value)
+    fresh = _patch_target(case.body, path) if method == "PATCH" else None
     if (method, path) in CONSUMING:
         replacement = data.take(CONSUMING[(method, path)])
+    elif fresh is not None and (replacement := data.take(fresh)) is not None:
+        pass
     else:
         kind = PATH_KINDS.get(path.strip("/").split("/")[0])
         if kind is None:
@@ -259,6 +275,18 @@ def _fill_path(data: RealData, case, method: str, path: str) -> str | None:
         return None
     parameters[name] = replacement
     return replacement
+
+
+def _patch_target(body, path: str) -> str | None:
+    """The kind of fresh document a PATCH of `body` on `path` needs to be accepted: a concept
+    to change a concept-only field or to issue it, an issued one to mark it paid or answered.
+    None when any document of the run will do (only `due_date`, `valid_until` or `note`)."""
+    if path not in PATCH_TARGETS or not isinstance(body, dict):
+        return None
+    concept, by_status = PATCH_TARGETS[path]
+    if CONCEPT_ONLY & body.keys():
+        return concept
+    return by_status.get(body.get("status"))
 
 
 def with_check_digits(iban: str) -> str:
