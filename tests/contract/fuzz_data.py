@@ -50,6 +50,8 @@ OPEN_INVOICES = 40
 #: mostly issued, paid or answered already, and end in a 409.
 CONCEPTS = 160
 ISSUED = 80
+#: Running subscriptions each positive PATCH of more than the note takes one of.
+ACTIVE_SUBSCRIPTIONS = 120
 #: Unmatched bank statement entries, one per positive POST /bank-statement-entries/{id}/match.
 UNMATCHED_ENTRIES = 60
 #: The largest line a line may hold (LineQuantity x LinePrice in openapi.yaml), about 10^13.
@@ -162,6 +164,10 @@ def seed(database_url: str, path: Path) -> str:
             "contact_id": contact_for(index), "interval": "month", "start_date": "2026-01-01",
             "lines": _small_lines(product_for(index), index),
         }) for index in range(5)]
+        active_subscriptions = [subscriptions.create_subscription(admin, {
+            "contact_id": contact_for(index), "interval": "month", "start_date": "2026-01-01",
+            "lines": _small_lines(product_for(index), index),
+        }) for index in range(ACTIVE_SUBSCRIPTIONS)]
         payment_rows = [payments.register_payment(admin, {
             "invoice_id": str(invoice.id), "amount": Decimal("100.00"),
         }) for invoice in open_invoices[:5]]
@@ -193,6 +199,9 @@ def seed(database_url: str, path: Path) -> str:
             "issued_invoices": [str(i.id) for i in issued_invoices],
             "concept_quotes": [str(q.id) for q in patch_quotes],
             "sent_quotes": [str(q.id) for q in sent_quotes],
+            "active_subscriptions": [str(s.id) for s in active_subscriptions],
+            # The dates a PATCH of a seeded document is checked against (an end after the start).
+            "dates": {str(s.id): {"start_date": "2026-01-01"} for s in active_subscriptions},
             "subscriptions": [str(s.id) for s in subscription_rows],
             "payments": [str(p.id) for p in payment_rows],
             "webhook_endpoints": [str(e.id) for e in endpoints],

@@ -14,13 +14,19 @@ a request Schemathesis means to be valid keeps every generated value, except tha
 - an id that names nothing PayDock handed out (in the path, or a body's `contact_id`,
   `invoice_id`, a line's `product_id`, a credit's `line_ids`) becomes a real one of the
   right kind: ids from the seeded data, or from what earlier responses created;
-- a PATCH of an invoice or quote that changes a concept-only field, or asks for a status,
-  goes to a fresh seeded document that status may be set from (a concept to issue or edit,
-  an issued invoice to mark paid, a sent quote to answer);
+- a PATCH of an invoice, quote or subscription that changes a concept-only field, or asks
+  for a status, goes to a seeded document that allows it (a concept to issue or edit, an
+  issued invoice to mark paid, a sent quote to answer, a running subscription); a status
+  change uses its document up;
+- a payment names an open seeded invoice; sending, UBL and payment links go to seeded
+  invoices (whose contacts have every detail), and PATCH /administration keeps the seller
+  details a UBL invoice needs;
 - dates keep the rules no schema can express (`due-date-not-before-invoice-date`,
   `valid-until-not-before-quote-date`, `end-date-not-before-start-date`, and a document
   date at most a year ahead), by moving the later date;
-- an `iban` gets the check digits its account number needs (`iban-checksum`);
+- an `iban` gets the check digits its account number needs, and a length an IBAN can have
+  (`iban-checksum`); reminder steps get strictly increasing days (`steps-days-increasing`);
+  a contact's `external_id` is made unique (generated values repeat);
 - a webhook endpoint's `url` is a loopback URL (`webhook-host-public`: generated hosts do
   not resolve), and a bank statement body is a CAMT.053 file (`camt-statement`).
 
@@ -52,6 +58,16 @@ CONSUMING = {
     ("POST", "/quotes/{id}/invoice"): "accepted_quotes",
     ("POST", "/bank-statement-entries/{id}/match"): "unmatched_entries",
 }
+#: Operations that need a document with every party detail a UBL invoice needs: they take a
+#: seeded invoice (one the run created may name a contact without an address or e-mail).
+SEEDED = {
+    ("POST", "/invoices/{id}/send"): "invoices",
+    ("GET", "/invoices/{id}/ubl"): "invoices",
+    ("POST", "/invoices/{id}/payment-link"): "open_invoices",
+}
+#: The seller details a UBL invoice needs (models/documents/ubl.py SELLER_REQUIRED): a PATCH
+#: /administration that would blank one keeps it, so that sending stays possible for the run.
+SELLER_REQUIRED = ("name", "address", "postal_code", "city", "kvk_number", "vat_number", "iban")
 #: PATCH /invoices/{id} and /quotes/{id}: the fields that change only while the document is
 #: a concept, and (status asked for -> the fresh kind whose status may be set to it).
 CONCEPT_ONLY = {"lines", "contact_id", "invoice_date", "quote_date", "reference", "currency"}
@@ -93,7 +109,7 @@ class RealData:
         self.created: dict[str, list[str]] = {}
         self.known: set[str] = {str(v) for values in self.seeded.values() for v in values}
         #: id -> the dates a later PATCH is checked against (invoice_date, quote_date, start_date).
-        self.dates: dict[str, dict[str, str]] = {}
+        self.dates: dict[str, dict[str, str]] = dict(data.get("dates", {}))
 
     def seeded_pick(self, kind: str, seed: object) -> str | None:
         """One seeded id of `kind`, chosen by the generated value it replaces."""
@@ -118,6 +134,10 @@ class RealData:
         with self.lock:
             pool = self.seeded.get(kind, [])
             return pool.pop(0) if pool else None
+
+    def created_by_run(self, value: str) -> bool:
+        with self.lock:
+            return any(value in pool for pool in self.created.values())
 
     def provide(self, kind: str, values: list[str]) -> None:
         """More fresh ids of `kind` for `take`."""
@@ -226,7 +246,8 @@ def use_real_data(data: RealData, case) -> None:
         return
     if "contact_id" in body and str(body["contact_id"]) not in data.known:
         body["contact_id"] = data.pick("contacts", body["contact_id"]) or body["contact_id"]
-    if "invoice_id" in body and str(body["invoice_id"]) not in data.known:
+    if "invoice_id" in body and str(body["invoice_id"]) not in data.seeded.get("open_invoices", ()):
+        # An open invoice: one the run created or credited may be a concept, paid or credited.
         body["invoice_id"] = data.pick("open_invoices", body["invoice_id"]) or body["invoice_id"]
     for line in body.get("lines") or ():
         # A line without its own price takes its product's: only the seeded products have
@@ -242,6 +263,15 @@ def use_real_data(data: RealData, case) -> None:
         body["line_ids"] = lines[:max(1, min(len(body["line_ids"]), len(lines)))]
     if isinstance(body.get("iban"), str):
         body["iban"] = with_check_digits(body["iban"])
+    if path == "/reminder-settings" and isinstance(body.get("steps"), list):
+        _increasing_days(body["steps"])
+    if path == "/administration":
+        for field in SELLER_REQUIRED:
+            if field in body and not body[field]:
+                del body[field]
+    if path.startswith("/contacts") and isinstance(body.get("external_id"), str) and body["external_id"]:
+        # Unique in the administration: generated values repeat, and reuse those in responses.
+        body["external_id"] = f"{body['external_id'][:87]}-{uuid.uuid4().hex[:12]}"
     if "url" in body and path.startswith("/webhook-endpoints"):
         from tests.contract.fuzz_data import WEBHOOK_URL
 
@@ -255,21 +285,23 @@ def _fill_path(data: RealData, case, method: str, path: str) -> str | None:
     if not isinstance(parameters, dict) or len(parameters) != 1:
         return None
     (name, value), = parameters.items()
-    if str(value) in data.known and (method, path) not in CONSUMING \
-            and _patch_target(case.body, path) is None:
-        return str(value)
+    kind = PATH_KINDS.get(path.strip("/").split("/")[0])
     fresh = _patch_target(case.body, path) if method == "PATCH" else None
+    # DELETE, PUT and PATCH only on what the run itself created (webhook endpoints may be
+    # changed): the seeded data stays as the requests that name it expect it.
+    changes = method == "DELETE" or (method in ("PUT", "PATCH") and kind != "webhook_endpoints")
+    if str(value) in data.known and (method, path) not in CONSUMING and (method, path) not in SEEDED \
+            and fresh is None and not (changes and not data.created_by_run(str(value))):
+        return str(value)
     if (method, path) in CONSUMING:
         replacement = data.take(CONSUMING[(method, path)])
-    elif fresh is not None and (replacement := data.take(fresh)) is not None:
+    elif (method, path) in SEEDED:
+        replacement = data.seeded_pick(SEEDED[(method, path)], value)
+    elif fresh is not None and (replacement := _patch_pick(data, fresh, case.body, value)) is not None:
         pass
     else:
-        kind = PATH_KINDS.get(path.strip("/").split("/")[0])
         if kind is None:
             return None
-        # DELETE, PUT and PATCH only on what the run itself created (webhook endpoints may be
-        # changed): the seeded data stays as the requests that name it expect it.
-        changes = method == "DELETE" or (method in ("PUT", "PATCH") and kind != "webhook_endpoints")
         replacement = data.pick(kind, value, created_only=changes)
     if replacement is None or replacement == data.own_key:
         return None
@@ -277,11 +309,22 @@ def _fill_path(data: RealData, case, method: str, path: str) -> str | None:
     return replacement
 
 
+def _patch_pick(data: RealData, kind: str, body: dict, value) -> str | None:
+    """A seeded document of `kind` for a PATCH: a status change uses one up (it leaves the
+    status the kind stands for), other changes share them."""
+    return data.take(kind) if "status" in body else data.seeded_pick(kind, value)
+
+
 def _patch_target(body, path: str) -> str | None:
     """The kind of fresh document a PATCH of `body` on `path` needs to be accepted: a concept
-    to change a concept-only field or to issue it, an issued one to mark it paid or answered.
+    to change a concept-only field or to issue it, an issued one to mark it paid or answered,
+    a running subscription for anything but its note (a cancelled one changes no more).
     None when any document of the run will do (only `due_date`, `valid_until` or `note`)."""
-    if path not in PATCH_TARGETS or not isinstance(body, dict):
+    if not isinstance(body, dict):
+        return None
+    if path == "/subscriptions/{id}":
+        return "active_subscriptions" if body.keys() - {"note"} else None
+    if path not in PATCH_TARGETS:
         return None
     concept, by_status = PATCH_TARGETS[path]
     if CONCEPT_ONLY & body.keys():
@@ -289,12 +332,25 @@ def _patch_target(body, path: str) -> str | None:
     return by_status.get(body.get("status"))
 
 
+def _increasing_days(steps: list) -> None:
+    """The steps' `days_after_due` made strictly increasing within 1..365
+    (`steps-days-increasing`), keeping each step's other fields."""
+    if not all(isinstance(step, dict) and type(step.get("days_after_due")) is int for step in steps):
+        return
+    days: list[int] = []
+    for index, day in enumerate(sorted(step["days_after_due"] for step in steps)):
+        days.append(min(max(day, days[-1] + 1 if days else 1), 365 - (len(steps) - 1 - index)))
+    for step, day in zip(steps, days, strict=True):
+        step["days_after_due"] = day
+
+
 def with_check_digits(iban: str) -> str:
     """`iban` with the check digits its country code and account number need (`iban-checksum`),
-    when it has a length an IBAN can have; otherwise as it was."""
+    its account number padded with zeros or cut to a length an IBAN can have (15 to 34)."""
     compact = iban.replace(" ", "").upper()
-    if not 15 <= len(compact) <= 34 or not compact.isalnum():
+    if len(compact) < 4 or not compact.isalnum():
         return iban
+    compact = compact[:34].ljust(15, "0")
     rest = int("".join(str(int(c, 36)) for c in compact[4:] + compact[:2] + "00"))
     return f"{compact[:2]}{98 - rest % 97:02d}{compact[4:]}"
 
