@@ -44,7 +44,8 @@ def render(data: dict, scenarios, targets) -> str:
         _row("servers", "gunicorn + 2 `uvicorn_worker.UvicornWorker` each, production settings "
              "(bench/gunicorn.conf.py: access log off); PostgreSQL throw-away with fsync off"),
         _row("load", f"wrk -t{config['threads']} -c{config['connections']}, {config['duration']} s per "
-             f"run, {config['reps']} repetition(s) per target in alternating order, "
+             f"run, {config['reps']} repetition(s) per target in alternating order"
+             f"{_write_reps(config)}, "
              f"{config['warmup']} s warm-up; medians shown"),
         _row("other work on the machine", _others_summary(data)),
         _row("data", "; ".join(f"{lv}: {info['size']:,} rows per seeder{_own_sizes(info)}, seeded in "
@@ -115,6 +116,13 @@ def _own_sizes(level: dict) -> str:
 
 def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else 0.0
+
+
+def _write_reps(config: dict) -> str:
+    """The POST scenarios held to a ratio run more repetitions in a full run."""
+    from bench.scenarios import WRITE_REPS
+
+    return f" ({WRITE_REPS} for the POSTs held to a ratio)" if config["mode"] == "full" else ""
 
 
 def _others_summary(data: dict) -> str:

@@ -455,7 +455,8 @@ class Bench:
             for target in scenario.targets:
                 drive(target, config.warmup, f"w{run_tag}{target[:2]}")
         sampler.reset()
-        for rep in range(config.reps):
+        reps = max(config.reps, scenario.min_reps) if config.mode == "full" else config.reps
+        for rep in range(reps):
             # A, B, B, A, A, B, ...: neither target always goes first.
             order = list(scenario.targets) if rep % 2 == 0 else list(reversed(scenario.targets))
             for target in order:
