@@ -3,7 +3,9 @@ the provider later says happened to it.
 
 - A link is created for the invoice's open amount; the provider is called outside any
   database transaction, then the link is stored and shown on the invoice (`payment_url`)
-  in one transaction that also writes `invoice.updated`.
+  in one transaction that also writes `invoice.updated`. The provider is asked with an
+  idempotency key per intent (invoice, open amount, links made so far), so requests that
+  race for one invoice get one provider payment and one link.
 - The provider's webhook carries only an id. PayDock reads that payment back from the
   provider (again outside a transaction) and then, in one transaction with the invoice
   locked, registers what it finds: a PayDock payment for a paid payment and a negative
@@ -55,6 +57,8 @@ log = logging.getLogger("paydock.payment_links")
 PROVIDER_METHODS = {"mollie": "mollie"}
 #: Provider statuses of a payment that will never be paid (the link is dead).
 CLOSED_STATUSES = ("canceled", "expired", "failed")
+#: Namespace of the idempotency keys a provider payment is asked for with (uuid5).
+LINK_INTENTS = uuid.UUID("6f9d3a52-3c1e-4b8e-9a57-0d2f4c8b7e11")
 #: Refund statuses that count: the refund can no longer be cancelled at the provider.
 COUNTED_REFUND_STATUSES = ("processing", "refunded")
 
@@ -172,20 +176,31 @@ def create_payment_link(administration_id, invoice_id, checkout: Checkout) -> tu
                           "PAYDOCK_PUBLIC_BASE_URL")
     provider = checkout.provider
     token = webhook_token(administration_id)
+    # One provider payment per intent: requests that race for the same invoice, open amount
+    # and number of links made so far ask with the same key, and get the same payment.
+    made = PaymentLink.of(administration_id).where(PaymentLink.invoice == invoice.id).count()
+    intent = uuid.uuid5(LINK_INTENTS, f"{invoice.id}:{made}:{invoice.open_amount}")
     created = provider.create_payment(
         amount=invoice.open_amount, currency=invoice.currency, description=invoice.number or str(invoice.id),
         redirect_url=checkout.redirect_url or checkout.public_base_url,
         webhook_url=checkout.webhook_url(provider.name, token),
         metadata={"paydock_invoice_id": str(invoice.id), "paydock_invoice_number": invoice.number},
+        idempotency_key=str(intent),
     )
-    return _record_link(administration_id, invoice.id, invoice.open_amount, provider.name, created), True
+    return _record_link(administration_id, invoice.id, invoice.open_amount, provider.name, created)
 
 
 @database.atomic()
 def _record_link(administration_id, invoice_id, amount: Decimal, provider_name: str,
-                 created: ProviderPayment) -> PaymentLink:
-    """Store a link the provider just made, and show it on the invoice."""
+                 created: ProviderPayment) -> tuple[PaymentLink, bool]:
+    """Store a link the provider just made, and show it on the invoice. A payment a racing
+    request stored already (the same idempotency key) is that request's link, not a new one."""
     invoice = locked_invoice(administration_id, invoice_id)
+    stored = (PaymentLink.of(administration_id)
+              .where(PaymentLink.provider == provider_name, PaymentLink.provider_payment_id == created.id)
+              .first())
+    if stored is not None:
+        return stored, False
     if invoice.open_amount != amount or invoice.status not in OPEN_STATUSES:
         raise Conflict(f"invoice {invoice.number} changed while its payment link was made "
                        f"(open amount now {invoice.open_amount}); ask for a new link")
@@ -201,7 +216,7 @@ def _record_link(administration_id, invoice_id, amount: Decimal, provider_name: 
     invoice.save()
     attach_lines([invoice], InvoiceLine)
     record_event(administration_id, "invoice.updated", serialize.invoice(invoice))
-    return link
+    return link, True
 
 
 # ------------------------------------------------------------------ the provider's webhook

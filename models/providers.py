@@ -52,7 +52,8 @@ class PaymentProvider(Protocol):
     name: str
 
     def create_payment(self, *, amount: Decimal, currency: str, description: str, redirect_url: str,
-                       webhook_url: str, metadata: dict) -> ProviderPayment: ...
+                       webhook_url: str, metadata: dict, idempotency_key: str) -> ProviderPayment:
+        """A new payment; asked again with the same `idempotency_key`, the same payment."""
 
     def get_payment(self, payment_id: str) -> ProviderPayment | None: ...
 
@@ -113,11 +114,12 @@ class MollieProvider:
         )
 
     def create_payment(self, *, amount: Decimal, currency: str, description: str, redirect_url: str,
-                       webhook_url: str, metadata: dict) -> ProviderPayment:
+                       webhook_url: str, metadata: dict, idempotency_key: str) -> ProviderPayment:
         body = {"amount": {"currency": currency, "value": f"{amount:.2f}"}, "description": description,
                 "redirectUrl": redirect_url, "webhookUrl": webhook_url, "metadata": metadata}
         try:
-            created = self._call(self.client.payments.create, body)
+            # Mollie answers a repeated Idempotency-Key with the payment it made the first time.
+            created = self._call(self.client.payments.create, body, idempotency_key=idempotency_key)
         except MollieNotFound as exc:
             raise ProviderUnavailable(f"Mollie did not answer as expected: {str(exc)[:300]}") from exc
         return self._payment(created)

@@ -1,6 +1,7 @@
 """A stand-in for Mollie's Payments API v2 on loopback, for tests.
 
-It answers `POST /v2/payments`, `GET /v2/payments/{id}` and `GET /v2/payments/{id}/refunds`
+It answers `POST /v2/payments` (a repeated `Idempotency-Key` gets the first answer again),
+`GET /v2/payments/{id}` and `GET /v2/payments/{id}/refunds`
 with the request and response shapes of Mollie's API reference (amounts as
 `{"currency": "EUR", "value": "10.00"}`, HAL `_links` with `checkout`, errors as
 `{"status", "title", "detail"}` problems, `application/hal+json`), and keeps every request
@@ -38,6 +39,10 @@ class MollieStub:
         self.lock = threading.Lock()
         #: While set (see `trouble`): how requests are answered instead of by the API.
         self.fault: dict | None = None
+        #: Idempotency-Key -> the answer to the first POST /v2/payments that carried it.
+        self.idempotent: dict[str, tuple[int, dict]] = {}
+        #: Seconds a POST /v2/payments waits before it is answered (requests that race).
+        self.create_delay = 0.0
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1},
@@ -168,7 +173,14 @@ class MollieStub:
                          "or failed to authenticate"}
         with self.lock:
             if method == "POST" and path == "/v2/payments":
-                return self._create(body or {})
+                # As Mollie: a repeated Idempotency-Key gets the first answer, nothing new.
+                key = headers.get("idempotency-key")
+                if key and key in self.idempotent:
+                    return self.idempotent[key]
+                answer = self._create(body or {})
+                if key:
+                    self.idempotent[key] = answer
+                return answer
             found = re.fullmatch(r"/v2/payments/([^/?]+)(/refunds)?", path.split("?")[0])
             if method == "GET" and found:
                 payment = self.payments.get(found.group(1))
@@ -198,6 +210,8 @@ class MollieStub:
                 else:
                     stub.requests.append({"method": self.command, "path": self.path, "headers": headers,
                                           "body": body})
+                    if self.command == "POST" and stub.create_delay:
+                        time.sleep(stub.create_delay)
                     status, answer = stub.answer(self.command, self.path, headers, body)
                     data, content_type = json.dumps(answer).encode(), "application/hal+json"
                 try:

@@ -298,7 +298,12 @@ def test_an_expired_link_leaves_the_invoice(shop, paying_client, stub):
     assert call_webhook(paying_client, webhook_url(stub), link["provider_payment_id"]).status_code == 200
     shown = invoice_of(shop, invoice["id"])
     assert (shown["status"], shown["payment_url"]) == ("verzonden", None)
-    assert link_for(shop, invoice["id"]).status_code == 201   # a new one, the old is dead
+    again = link_for(shop, invoice["id"])
+    assert again.status_code == 201   # a new one, the old is dead
+    assert again.json()["provider_payment_id"] != link["provider_payment_id"]
+    first, second = (r["headers"]["idempotency-key"] for r in stub.requests if r["method"] == "POST"
+                     and r["body"]["metadata"]["paydock_invoice_id"] == invoice["id"])
+    assert first != second   # another intent: the provider is not asked to replay the dead payment
 
 
 def snapshot(invoice_id) -> tuple:
@@ -452,3 +457,53 @@ def test_concurrent_webhook_calls_register_the_payment_once(shop, stub, settings
     assert failures == []
     assert [p.amount for p in payments_of(invoice["id"])] == [Decimal("339.00")]
     assert invoice_of(shop, invoice["id"])["status"] == "betaald"
+
+
+def test_links_asked_for_at_the_same_moment_are_one_provider_payment(shop, stub, settings):
+    """Four requests race for one invoice's link while Mollie takes a second to answer: each
+    asks Mollie with the same Idempotency-Key, Mollie makes one payment, and PayDock stores
+    one link and shows it (one request made it, the others answer that link)."""
+    import threading
+
+    from models.payment_links import checkout, create_payment_link
+
+    invoice = seed_invoice(shop)
+    configured = checkout(replace(settings, mollie_api_key=stub.api_key, mollie_api_url=stub.url,
+                                  public_base_url=PUBLIC))
+    start, results, failures = threading.Barrier(4), [], []
+    updated_before = len(events(shop, "invoice.updated"))
+
+    def call():
+        try:
+            start.wait(timeout=10)
+            with db.database.connection_context():
+                results.append(create_payment_link(shop.administration_id, invoice["id"], configured))
+        except Exception as exc:   # noqa: BLE001 - collected and asserted below
+            failures.append(exc)
+
+    stub.create_delay = 1.0
+    try:
+        threads = [threading.Thread(target=call) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    finally:
+        stub.create_delay = 0.0
+    assert failures == []
+    asked = [r for r in stub.requests if r["method"] == "POST"
+             and r["body"]["metadata"]["paydock_invoice_id"] == invoice["id"]]
+    # All four reach Mollie unless one starts a second late (then it finds the stored link).
+    assert 2 <= len(asked) <= 4
+    assert len({r["headers"]["idempotency-key"] for r in asked}) == 1
+    made = {link.provider_payment_id for link, _ in results}
+    assert len(made) == 1 and len(results) == 4
+    assert sorted(created for _, created in results) == [False, False, False, True]
+    payment_id = made.pop()
+    assert [p["id"] for p in stub.payments.values()
+            if p["metadata"]["paydock_invoice_id"] == invoice["id"]] == [payment_id]
+    with db.database.connection_context():
+        assert PaymentLink.select().where(PaymentLink.invoice == invoice["id"]).count() == 1
+    assert invoice_of(shop, invoice["id"])["payment_url"] == \
+        stub.payments[payment_id]["_links"]["checkout"]["href"]
+    assert len(events(shop, "invoice.updated")) == updated_before + 1   # the one link shown
