@@ -60,6 +60,18 @@ class BenchServer:
         except psutil.NoSuchProcess:
             return []
 
+    def connections_per_worker(self) -> list[int]:
+        """Established client connections each worker holds now (largest first)."""
+        counts = []
+        for pid in self.worker_pids():
+            try:
+                connections = psutil.Process(pid).net_connections(kind="tcp")
+            except psutil.Error:
+                continue
+            counts.append(sum(1 for c in connections if c.status == psutil.CONN_ESTABLISHED
+                              and c.laddr and c.laddr.port == self.port))
+        return sorted(counts, reverse=True)
+
     def log_tail(self) -> str:
         try:
             return self.log_path.read_text(errors="replace")[-3000:]
