@@ -143,31 +143,20 @@ def seed(database_url: str, path: Path) -> str:
                 "lines": _small_lines(product_for(index), index),
             })
             accepted.append(quotes.update_quote(admin, quote.id, {"status": "geaccepteerd"}))
-        concept_quotes = [quotes.create_quote(admin, {
-            "contact_id": contact_for(index), "lines": _small_lines(product_for(index), index),
-        }) for index in range(5)]
-        concept_invoices = [invoices.create_invoice(admin, {
-            "contact_id": contact_for(index), "lines": _small_lines(product_for(index), index),
-        }) for index in range(CONCEPTS)]
-        issued_invoices = [invoices.create_invoice(admin, {
-            "contact_id": contact_for(index), "status": "verzonden",
-            "lines": _small_lines(product_for(index), index),
-        }) for index in range(ISSUED)]
-        patch_quotes = [quotes.create_quote(admin, {
-            "contact_id": contact_for(index), "lines": _small_lines(product_for(index), index),
-        }) for index in range(CONCEPTS)]
-        sent_quotes = [quotes.create_quote(admin, {
-            "contact_id": contact_for(index), "status": "verzonden",
-            "lines": _small_lines(product_for(index), index),
-        }) for index in range(ISSUED)]
-        subscription_rows = [subscriptions.create_subscription(admin, {
-            "contact_id": contact_for(index), "interval": "month", "start_date": "2026-01-01",
-            "lines": _small_lines(product_for(index), index),
-        }) for index in range(5)]
-        active_subscriptions = [subscriptions.create_subscription(admin, {
-            "contact_id": contact_for(index), "interval": "month", "start_date": "2026-01-01",
-            "lines": _small_lines(product_for(index), index),
-        }) for index in range(ACTIVE_SUBSCRIPTIONS)]
+        def documents(create, count: int, **fields) -> list:
+            """`count` documents of three small lines, each for the next contact and product."""
+            return [create(admin, {"contact_id": contact_for(index),
+                                   "lines": _small_lines(product_for(index), index), **fields})
+                    for index in range(count)]
+
+        monthly = {"interval": "month", "start_date": "2026-01-01"}
+        concept_quotes = documents(quotes.create_quote, 5)
+        concept_invoices = documents(invoices.create_invoice, CONCEPTS)
+        issued_invoices = documents(invoices.create_invoice, ISSUED, status="verzonden")
+        patch_quotes = documents(quotes.create_quote, CONCEPTS)
+        sent_quotes = documents(quotes.create_quote, ISSUED, status="verzonden")
+        subscription_rows = documents(subscriptions.create_subscription, 5, **monthly)
+        active_subscriptions = documents(subscriptions.create_subscription, ACTIVE_SUBSCRIPTIONS, **monthly)
         payment_rows = [payments.register_payment(admin, {
             "invoice_id": str(invoice.id), "amount": Decimal("100.00"),
         }) for invoice in open_invoices[:5]]
