@@ -2,7 +2,7 @@
 
 The package is the only place that imports Connexion: `auth` (API keys), `resolver`
 (operationId -> handler, with each operation's policy), `idempotency` (HTTP side),
-`validation`, `problems`, `responses`, `middleware`, `settings`, `logging`,
+`validation`, `problems`, `responses`, `middleware`, `swagger`, `settings`, `logging`,
 `observability` and `cli`."""
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
     from paydock.resolver import PayDockResolver, operation_routes
     from paydock.responses import JSONIFIER
     from paydock.settings import Settings
+    from paydock.swagger import serve_docs_only
     from paydock.validation import VALIDATORS
 
     settings = settings or Settings.from_env()
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
                                                            settings.failed_auth_burst))
     app.add_middleware(middleware.RouteAndLimits, position=MiddlewarePosition.BEFORE_SECURITY,
                        max_body_bytes=settings.max_body_bytes, routes=operation_routes(spec))
+    serve_docs_only(app.middleware.middlewares)
     app.add_error_handler(DomainError, problems.domain_problem)
     app.add_error_handler(ProblemException, problems.connexion_problem)
     app.add_error_handler(UnicodeDecodeError, problems.unicode_problem)
