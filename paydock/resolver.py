@@ -13,8 +13,10 @@ from dataclasses import dataclass
 
 import connexion.decorators.parameter
 import connexion.security
+from connexion.apps.asynchronous import AsyncOperation
 from connexion.context import context as request_context
 from connexion.context import scope as request_scope
+from connexion.decorators.main import BaseDecorator
 from connexion.resolver import RelativeResolver, Resolution
 
 from models import db
@@ -32,6 +34,35 @@ from paydock.settings import Settings
 for _module in (connexion.security, connexion.decorators.parameter):
     if not hasattr(_module.inspect_function_arguments, "cache_info"):
         _module.inspect_function_arguments = functools.cache(_module.inspect_function_arguments)
+
+
+def _built_once(build):
+    """`build(self, function)`, kept on `self` for the function it was last built for."""
+
+    @functools.wraps(build)
+    def once(self, function):
+        built = self.__dict__.get("_paydock_built")
+        if built is None or built[0] is not function:
+            built = (function, build(self, function))
+            self.__dict__["_paydock_built"] = built
+        return built[1]
+
+    once.paydock_once = True  # type: ignore[attr-defined]
+    return once
+
+
+# Connexion also builds each operation's decorator chain (a decorator object, then the
+# parameter, response and thread wrappers around the handler) anew for every request, and its
+# URI parser with it. Neither depends on the request: the wrappers read the request and the
+# operation from Connexion's context when called. Each operation builds them once.
+if not isinstance(AsyncOperation.__dict__["fn"], functools.cached_property):
+    AsyncOperation.fn = functools.cached_property(AsyncOperation.fn.fget)  # type: ignore[assignment]
+    AsyncOperation.fn.__set_name__(AsyncOperation, "fn")  # type: ignore[attr-defined]
+if not getattr(BaseDecorator.decorate, "paydock_once", False):
+    BaseDecorator.decorate = _built_once(BaseDecorator.decorate)  # type: ignore[method-assign]
+if not isinstance(BaseDecorator.__dict__["uri_parser"], functools.cached_property):
+    BaseDecorator.uri_parser = functools.cached_property(BaseDecorator.uri_parser.fget)  # type: ignore[assignment]
+    BaseDecorator.uri_parser.__set_name__(BaseDecorator, "uri_parser")  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
