@@ -76,10 +76,24 @@ def record_webhook_delivery(outcome: str) -> None:
     WEBHOOK_DELIVERIES.labels(outcome).inc()
 
 
+#: (operation, method, status) -> its counter and histogram series: `labels()` checks and looks
+#: up the label values under a lock on every call, and a label set's series never change.
+#: Methods are the client's to choose, so a full cache is emptied rather than grown.
+_SERIES: dict[tuple[str | None, str, int], tuple] = {}
+SERIES_CACHED = 2048
+
+
 def observe_request(operation: str | None, method: str, status: int, seconds: float) -> None:
-    label = operation.rsplit(".", 1)[-1] if operation else UNMATCHED
-    HTTP_REQUESTS.labels(label, method, str(status)).inc()
-    HTTP_LATENCY.labels(label, str(status)).observe(seconds)
+    key = (operation, method, status)
+    series = _SERIES.get(key)
+    if series is None:
+        label = operation.rsplit(".", 1)[-1] if operation else UNMATCHED
+        series = (HTTP_REQUESTS.labels(label, method, str(status)), HTTP_LATENCY.labels(label, str(status)))
+        if len(_SERIES) >= SERIES_CACHED:
+            _SERIES.clear()
+        _SERIES[key] = series
+    series[0].inc()
+    series[1].observe(seconds)
 
 
 def exposition() -> bytes:

@@ -60,6 +60,11 @@ if not isinstance(AsyncOperation.__dict__["fn"], functools.cached_property):
     AsyncOperation.fn.__set_name__(AsyncOperation, "fn")  # type: ignore[attr-defined]
 if not getattr(BaseDecorator.decorate, "paydock_once", False):
     BaseDecorator.decorate = _built_once(BaseDecorator.decorate)  # type: ignore[method-assign]
+# The handler's argument names are sanitised with three regular expressions for every
+# parameter of every request: a name's answer never changes.
+if not hasattr(connexion.decorators.parameter.sanitized, "cache_info"):
+    connexion.decorators.parameter.sanitized = functools.lru_cache(maxsize=4096)(
+        connexion.decorators.parameter.sanitized)
 if not isinstance(BaseDecorator.__dict__["uri_parser"], functools.cached_property):
     BaseDecorator.uri_parser = functools.cached_property(BaseDecorator.uri_parser.fget)  # type: ignore[assignment]
     BaseDecorator.uri_parser.__set_name__(BaseDecorator, "uri_parser")  # type: ignore[attr-defined]

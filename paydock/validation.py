@@ -334,10 +334,28 @@ class QueryValidator(ParameterValidator):
             return f"{param['name']}: {exc.message}"
         return None
 
+    @classmethod
+    def for_operation(cls, parameters: list, *, uri_parser, strict_validation: bool = False,
+                      security_query_params=None) -> QueryValidator:
+        """The validator of an operation's parameters. Connexion makes one for every request;
+        its parameters and settings never change, so each operation keeps the first it got
+        (the URI parser it holds keeps no request's state)."""
+        key = (id(parameters), strict_validation, tuple(security_query_params or ()))
+        made = _QUERY_VALIDATORS.get(key)
+        if made is None or made[0] is not parameters:
+            made = (parameters, cls(parameters, uri_parser, strict_validation=strict_validation,
+                                    security_query_params=security_query_params))
+            _QUERY_VALIDATORS[key] = made
+        return made[1]
+
+
+#: (id of an operation's parameter list, settings) -> (that list, its QueryValidator).
+_QUERY_VALIDATORS: dict[tuple, tuple[list, QueryValidator]] = {}
+
 
 VALIDATORS = {
     **VALIDATOR_MAP,
-    "parameter": QueryValidator,
+    "parameter": QueryValidator.for_operation,
     "body": MediaTypeDict({**VALIDATOR_MAP["body"], "*/*json": BodyValidator}),
     "response": MediaTypeDict({**VALIDATOR_MAP["response"], "*/*json": ResponseValidator}),
 }

@@ -63,11 +63,20 @@ def run_worker(worker: DeliveryWorker) -> int:
 
 @pytest.fixture(autouse=True)
 def _quiet_endpoints(request):
-    """Endpoints of one test must not receive work in the next: disable them afterwards."""
+    """Endpoints of other tests must not receive work in this one: disable them before and
+    after. Tests outside tests/webhooks leave endpoints enabled with deliveries due, which a
+    worker here would send beside this test's own (slowing a test that times its receivers)."""
+    if "client" in request.fixturenames:
+        request.getfixturevalue("client")  # binds this test's database
+        _disable_endpoints()
     yield
     if "client" in request.fixturenames:
-        with db.database.connection_context():
-            WebhookEndpoint.update(enabled=False).where(WebhookEndpoint.enabled).execute()
+        _disable_endpoints()
+
+
+def _disable_endpoints() -> None:
+    with db.database.connection_context():
+        WebhookEndpoint.update(enabled=False).where(WebhookEndpoint.enabled).execute()
 
 
 def add_endpoint(tenant, url: str, **fields) -> dict:
