@@ -151,6 +151,13 @@ def _cpu_seconds(pid: int) -> float:
     return times.user + times.system
 
 
+def _tail(path: Path, size: int = 500) -> str:
+    try:
+        return path.read_text(errors="replace")[-size:]
+    except OSError:
+        return ""
+
+
 def _summary(values: list[float]) -> dict:
     ordered = sorted(values)
     return {"count": len(ordered), "p50_ms": round(statistics.median(ordered) * 1000, 1),
@@ -165,6 +172,7 @@ def measure(database_url: str, workdir: Path) -> dict:
     slow_port = free_port()
     receivers = Receivers([(p, 0.0) for p in fast_ports] + [(slow_port, SLOW_SECONDS)], workdir)
     workers: list[subprocess.Popen] = []
+    logs: list[Path] = []
     try:
         with db.database.connection_context():
             administration = tenancy.create_administration("Webhook bench")
@@ -177,9 +185,14 @@ def measure(database_url: str, workdir: Path) -> dict:
         _write_events(administration.id, EVENTS, None, "backlog")
         _say(f"starting {WORKERS} workers")
         started = time.time()
-        workers = [subprocess.Popen([sys.executable, "-m", "paydock.cli", "worker"], cwd=ROOT, env=env,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-                   for _ in range(WORKERS)]
+        # Each worker logs to a file: a pipe read only at the end fills up and would block a
+        # worker mid-delivery, holding its lease (another worker would then send it again).
+        logs = [workdir / f"worker-{n}.log" for n in range(WORKERS)]
+        workers = []
+        for log_path in logs:
+            with open(log_path, "wb") as log_file:
+                workers.append(subprocess.Popen([sys.executable, "-m", "paydock.cli", "worker"], cwd=ROOT,
+                                                env=env, stdout=subprocess.DEVNULL, stderr=log_file))
         wanted = EVENTS * ENDPOINTS
         throughput_check = _wait_delivered(endpoint_ids, since, wanted, timeout=600)
         all_delivered = time.time()
@@ -209,14 +222,14 @@ def measure(database_url: str, workdir: Path) -> dict:
         for worker in workers:
             worker.send_signal(signal.SIGTERM)
         errors = []
-        for worker in workers:
+        for worker, log_path in zip(workers, logs, strict=False):
             try:
-                _, stderr = worker.communicate(timeout=60)
+                worker.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 worker.kill()
-                _, stderr = worker.communicate()
+                worker.wait()
             if worker.returncode != 0:
-                errors.append(f"worker exited {worker.returncode}: {stderr[-500:]}")
+                errors.append(f"worker exited {worker.returncode}: {_tail(log_path)}")
         records = receivers.stop()
 
     fast = set(fast_ports)
@@ -245,6 +258,8 @@ def measure(database_url: str, workdir: Path) -> dict:
         "duplicates": sum(n - 1 for n in per_id.values() if n > 1),
         "errors": errors,
     }
+    if result["duplicates"]:  # what the workers logged tells why a delivery went out twice
+        errors.extend(f"worker {n} logged: {_tail(path)}" for n, path in enumerate(logs) if _tail(path))
     result["ok"] = (not errors and result["duplicates"] == 0
                     and all(n == wanted for n in ok_counts.values()))
     result["target_holds"] = result["ok"] and result["throughput"]["per_second"] >= TARGET_PER_SECOND
