@@ -17,6 +17,7 @@ from __future__ import annotations
 import hmac
 import json
 import os
+import threading
 import uuid
 from contextlib import contextmanager
 
@@ -281,16 +282,21 @@ class Floor:
     def __init__(self, database_url: str, keys: dict[str, tuple[str, list[str]]], pool_size: int = 20):
         self.keys = keys
         self.pool = psycopg2.pool.ThreadedConnectionPool(1, pool_size, database_url)
+        # psycopg2's pool raises PoolError when every connection is out (requests of a wrk run
+        # that ended still finish while the next run's arrive): a request waits for one
+        # instead, as PayDock's pool makes it wait.
+        self.free = threading.BoundedSemaphore(pool_size)
 
     @contextmanager
     def cursor(self):
-        connection = self.pool.getconn()
-        try:
-            connection.autocommit = True
-            with connection.cursor() as cursor:
-                yield cursor
-        finally:
-            self.pool.putconn(connection)
+        with self.free:
+            connection = self.pool.getconn()
+            try:
+                connection.autocommit = True
+                with connection.cursor() as cursor:
+                    yield cursor
+            finally:
+                self.pool.putconn(connection)
 
     def one(self, sql: str, params: dict) -> str | None:
         with self.cursor() as cursor:
