@@ -55,9 +55,16 @@ def _built_once(build):
 # parameter, response and thread wrappers around the handler) anew for every request, and its
 # URI parser with it. Neither depends on the request: the wrappers read the request and the
 # operation from Connexion's context when called. Each operation builds them once.
-if not isinstance(AsyncOperation.__dict__["fn"], functools.cached_property):
-    AsyncOperation.fn = functools.cached_property(AsyncOperation.fn.fget)  # type: ignore[assignment]
-    AsyncOperation.fn.__set_name__(AsyncOperation, "fn")  # type: ignore[attr-defined]
+def _computed_once(cls, name: str) -> None:
+    """Make the property `cls.name` a cached_property (once per instance)."""
+    if not isinstance(cls.__dict__[name], functools.cached_property):
+        cached = functools.cached_property(cls.__dict__[name].fget)
+        cached.__set_name__(cls, name)
+        setattr(cls, name, cached)
+
+
+_computed_once(AsyncOperation, "fn")
+_computed_once(BaseDecorator, "uri_parser")
 if not getattr(BaseDecorator.decorate, "paydock_once", False):
     BaseDecorator.decorate = _built_once(BaseDecorator.decorate)  # type: ignore[method-assign]
 # The handler's argument names are sanitised with three regular expressions for every
@@ -65,9 +72,6 @@ if not getattr(BaseDecorator.decorate, "paydock_once", False):
 if not hasattr(connexion.decorators.parameter.sanitized, "cache_info"):
     connexion.decorators.parameter.sanitized = functools.lru_cache(maxsize=4096)(
         connexion.decorators.parameter.sanitized)
-if not isinstance(BaseDecorator.__dict__["uri_parser"], functools.cached_property):
-    BaseDecorator.uri_parser = functools.cached_property(BaseDecorator.uri_parser.fget)  # type: ignore[assignment]
-    BaseDecorator.uri_parser.__set_name__(BaseDecorator, "uri_parser")  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
